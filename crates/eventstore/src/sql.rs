@@ -1,0 +1,466 @@
+//! Every SQL statement of the event store, written once for both databases.
+//!
+//! The statements are the same text for PostgreSQL and SQLite (both accept
+//! `$n` placeholders); the `on_pool!` and `on_tx!` macros expand one body
+//! for each backend so the types are checked per database.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool, Transaction};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{EventMetadata, RecordedEvent, StreamId};
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Rows per multi-row statement: far below both databases' bind limits.
+const CHUNK: usize = 1_000;
+
+const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
+     schema_version, payload, occurred_at, recorded_at, actor, correlation_id, causation_id, \
+     traceparent, tracestate";
+
+/// Runs `$body` with `$p` bound to the concrete pool of either backend.
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            Pool::Postgres($p) => $body,
+            Pool::Sqlite($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$t` bound to the concrete transaction of either backend.
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            WriteTx::Postgres($t) => $body,
+            WriteTx::Sqlite($t) => $body,
+        }
+    };
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Pool {
+    /// Connects to a PostgreSQL schema of its own (created if missing) and
+    /// migrates it.
+    pub(crate) async fn postgres(
+        url: &str,
+        schema: &str,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        if schema.is_empty()
+            || !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::InvalidInput(vec![crate::FieldViolation::new(
+                "schema",
+                "must be lower-case letters, digits or _",
+            )]));
+        }
+        let base = PgConnectOptions::from_str(url)?;
+        {
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(base.clone())
+                .await?;
+            admin
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                .await
+                .or_else(ignore_concurrent_create)?;
+            admin.close().await;
+        }
+        let options = base.options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        PG_MIGRATIONS.run(&pool).await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    /// Opens (creating if missing) a SQLite file in WAL mode with full
+    /// syncs: the event store is what must survive a power cut.
+    pub(crate) async fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        {
+            // SQLite migrations take no lock of their own; handles opened at
+            // once in one process must not race to create the tables.
+            static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+            let _one_at_a_time = MIGRATING.lock().await;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+        }
+        Ok(Self::Sqlite(pool))
+    }
+
+    pub(crate) async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// Starts the writer's transaction and takes the store's write lock, so
+    /// positions are assigned and committed in one order across processes.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        match self {
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('hongxin.events.' || current_schema()))")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(WriteTx::Postgres(tx))
+            }
+            Pool::Sqlite(p) => Ok(WriteTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+        }
+    }
+
+    pub(crate) async fn head(&self) -> Result<u64, sqlx::Error> {
+        let head: i64 = on_pool!(self, p => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(head as u64)
+    }
+
+    pub(crate) async fn stream_version(&self, stream: &StreamId) -> Result<u64, sqlx::Error> {
+        let v: i64 = on_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
+            )
+            .bind(stream.as_str())
+            .fetch_one(p)
+            .await?
+        });
+        Ok(v as u64)
+    }
+
+    pub(crate) async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+             ORDER BY stream_version LIMIT $3"
+        );
+        let rows: Vec<EventRow> = on_pool!(self, p => {
+            sqlx::query_as(&sql)
+                .bind(stream.as_str())
+                .bind(to_i64(from_version))
+                .bind(to_i64(limit as u64))
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(EventRow::into_recorded).collect()
+    }
+
+    pub(crate) async fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
+             ORDER BY global_position LIMIT $2"
+        );
+        let rows: Vec<EventRow> = on_pool!(self, p => {
+            sqlx::query_as(&sql)
+                .bind(to_i64(after_position))
+                .bind(to_i64(limit as u64))
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(EventRow::into_recorded).collect()
+    }
+
+    pub(crate) async fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self.read_all(position.saturating_sub(1), 1).await?.into_iter().find(|e| e.global_position == position))
+    }
+
+    pub(crate) async fn key(&self, key: &str) -> Result<Option<KeyRow>, sqlx::Error> {
+        on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT key, stream_id, first_version, last_version, first_position, \
+                 last_position FROM idempotency_keys WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(p)
+            .await
+        })
+    }
+
+    pub(crate) async fn checkpoint(&self, name: &str) -> Result<u64, sqlx::Error> {
+        let pos: Option<i64> = on_pool!(self, p => {
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(pos.unwrap_or(0) as u64)
+    }
+
+    pub(crate) async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), sqlx::Error> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                 updated_at = excluded.updated_at WHERE checkpoints.position < excluded.position",
+            )
+            .bind(name)
+            .bind(to_i64(position))
+            .bind(Utc::now())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+fn ignore_concurrent_create(e: sqlx::Error) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    // Two processes creating the same schema at once: the loser sees a
+    // unique violation on the catalogue, and the schema exists either way.
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Ok(Default::default()),
+        _ => Err(e),
+    }
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The writer's open transaction, holding the store's write lock.
+#[derive(Debug)]
+pub(crate) enum WriteTx {
+    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+/// What an earlier append with an idempotency key did.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub(crate) key: String,
+    pub(crate) stream_id: String,
+    pub(crate) first_version: i64,
+    pub(crate) last_version: i64,
+    pub(crate) first_position: i64,
+    pub(crate) last_position: i64,
+}
+
+/// Where an already stored event id lives.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IdRow {
+    pub(crate) event_id: Uuid,
+    pub(crate) stream_id: String,
+    pub(crate) stream_version: i64,
+    pub(crate) global_position: i64,
+}
+
+/// One event ready to insert, with its position and version assigned.
+#[derive(Debug)]
+pub(crate) struct PendingRow<'a> {
+    pub(crate) global_position: i64,
+    pub(crate) stream_id: &'a str,
+    pub(crate) stream_version: i64,
+    pub(crate) event: &'a crate::model::NewEvent,
+}
+
+impl WriteTx {
+    pub(crate) async fn head(&mut self) -> Result<u64, sqlx::Error> {
+        let head: i64 = on_tx!(self, t => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+                .fetch_one(&mut **t)
+                .await?
+        });
+        Ok(head as u64)
+    }
+
+    pub(crate) async fn keys(&mut self, keys: &[&str]) -> Result<Vec<KeyRow>, sqlx::Error> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(CHUNK) {
+            let mut rows: Vec<KeyRow> = on_tx!(self, t => {
+                let mut qb = QueryBuilder::new(
+                    "SELECT key, stream_id, first_version, last_version, first_position, \
+                     last_position FROM idempotency_keys WHERE key IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for k in chunk {
+                    sep.push_bind(*k);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut **t).await?
+            });
+            out.append(&mut rows);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn existing_ids(&mut self, ids: &[Uuid]) -> Result<Vec<IdRow>, sqlx::Error> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut rows: Vec<IdRow> = on_tx!(self, t => {
+                let mut qb = QueryBuilder::new(
+                    "SELECT event_id, stream_id, stream_version, global_position FROM events \
+                     WHERE event_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut **t).await?
+            });
+            out.append(&mut rows);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn stream_versions(
+        &mut self,
+        streams: &[&str],
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let mut out = Vec::new();
+        for chunk in streams.chunks(CHUNK) {
+            let mut rows: Vec<(String, i64)> = on_tx!(self, t => {
+                let mut qb = QueryBuilder::new(
+                    "SELECT stream_id, MAX(stream_version) FROM events WHERE stream_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for s in chunk {
+                    sep.push_bind(*s);
+                }
+                qb.push(") GROUP BY stream_id");
+                qb.build_query_as().fetch_all(&mut **t).await?
+            });
+            out.append(&mut rows);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn insert_events(
+        &mut self,
+        rows: &[PendingRow<'_>],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for chunk in rows.chunks(CHUNK) {
+            on_tx!(self, t => {
+                let mut qb = QueryBuilder::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, r| {
+                    let m = &r.event.metadata;
+                    b.push_bind(r.global_position)
+                        .push_bind(r.event.event_id)
+                        .push_bind(r.stream_id)
+                        .push_bind(r.stream_version)
+                        .push_bind(r.event.event_type.as_str())
+                        .push_bind(r.event.schema_version as i32)
+                        .push_bind(r.event.payload.as_slice())
+                        .push_bind(m.occurred_at)
+                        .push_bind(recorded_at)
+                        .push_bind(m.actor.as_str())
+                        .push_bind(m.correlation_id)
+                        .push_bind(m.causation_id)
+                        .push_bind(m.traceparent.as_deref())
+                        .push_bind(m.tracestate.as_deref());
+                });
+                qb.build().execute(&mut **t).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_keys(
+        &mut self,
+        rows: &[KeyRow],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for chunk in rows.chunks(CHUNK) {
+            on_tx!(self, t => {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO idempotency_keys (key, stream_id, first_version, last_version, \
+                     first_position, last_position, recorded_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.key.as_str())
+                        .push_bind(r.stream_id.as_str())
+                        .push_bind(r.first_version)
+                        .push_bind(r.last_version)
+                        .push_bind(r.first_position)
+                        .push_bind(r.last_position)
+                        .push_bind(recorded_at);
+                });
+                qb.build().execute(&mut **t).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        on_tx!(self, t => t.commit().await)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct EventRow {
+    global_position: i64,
+    event_id: Uuid,
+    stream_id: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Vec<u8>,
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    actor: String,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl EventRow {
+    fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} at position {}", self.global_position));
+        let stream_id = StreamId::parse(&self.stream_id).map_err(|_| corrupt("stream id"))?;
+        Ok(RecordedEvent {
+            global_position: u64::try_from(self.global_position).map_err(|_| corrupt("position"))?,
+            stream_version: u64::try_from(self.stream_version).map_err(|_| corrupt("version"))?,
+            schema_version: u32::try_from(self.schema_version).map_err(|_| corrupt("schema version"))?,
+            stream_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            payload: self.payload,
+            metadata: EventMetadata {
+                occurred_at: self.occurred_at,
+                actor: self.actor,
+                correlation_id: self.correlation_id,
+                causation_id: self.causation_id,
+                traceparent: self.traceparent,
+                tracestate: self.tracestate,
+            },
+            recorded_at: self.recorded_at,
+        })
+    }
+}

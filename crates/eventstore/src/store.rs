@@ -1,0 +1,457 @@
+//! The store handle and its single writer.
+//!
+//! Every append goes through one writer task per store. The writer gathers
+//! the appends waiting at that moment into one transaction, which takes the
+//! store's write lock, assigns gapless positions as `max + 1`, and commits:
+//! positions commit in order, so readers never have to fear a gap, and one
+//! flush pays for many commands.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{AppendRequest, AppendResult, RecordedEvent, StreamId};
+use crate::sql::{KeyRow, PendingRow, Pool};
+
+/// Most appends one writer transaction gathers.
+const MAX_BATCH: usize = 512;
+/// How often a follower re-reads the store when nothing in this process
+/// signalled a new event (another process may have written).
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// Where a context's events live.
+#[derive(Clone, Debug)]
+pub enum StoreConfig {
+    /// A schema of its own in a PostgreSQL database (distributed mode).
+    Postgres {
+        url: String,
+        schema: String,
+        max_connections: u32,
+    },
+    /// A SQLite file (embedded default).
+    Sqlite { path: PathBuf },
+}
+
+/// Limits of the store.
+#[derive(Clone, Debug)]
+pub struct StoreLimits {
+    /// Largest payload of one event, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 1024 * 1024,
+        }
+    }
+}
+
+type Job = (AppendRequest, oneshot::Sender<Result<AppendResult, StoreError>>);
+
+/// A cheap, cloneable handle on one context's event store.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pool: Pool,
+    writer: mpsc::Sender<Job>,
+    head: watch::Receiver<u64>,
+    limits: StoreLimits,
+}
+
+impl EventStore {
+    /// Connects, applies migrations and starts the writer.
+    pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        Self::open_with(config, StoreLimits::default()).await
+    }
+
+    pub async fn open_with(config: &StoreConfig, limits: StoreLimits) -> Result<Self, StoreError> {
+        let pool = match config {
+            StoreConfig::Postgres {
+                url,
+                schema,
+                max_connections,
+            } => Pool::postgres(url, schema, *max_connections).await?,
+            StoreConfig::Sqlite { path } => Pool::sqlite(path).await?,
+        };
+        let head = pool.head().await?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_writer(pool.clone(), rx, head_tx));
+        Ok(Self {
+            pool,
+            writer: tx,
+            head: head_rx,
+            limits,
+        })
+    }
+
+    /// Appends events to one stream atomically, checking the expected
+    /// version. Re-appending the same event ids, or re-using an idempotency
+    /// key, returns the first result and writes nothing.
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendResult, StoreError> {
+        request.validate(self.limits.max_payload_bytes)?;
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((request, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Events of one stream from `from_version` (1-based, inclusive).
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.pool.read_stream(stream, from_version, limit).await
+    }
+
+    /// The whole stream of an aggregate, for rebuilding it.
+    pub async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self.pool.read_stream(stream, out.len() as u64 + 1, 1_000).await?;
+            let done = batch.len() < 1_000;
+            out.extend(batch);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The stream's current version (0 when it has no events).
+    pub async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        Ok(self.pool.stream_version(stream).await?)
+    }
+
+    /// Up to `limit` events after `after_position`, in global order.
+    pub async fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.pool.read_all(after_position, limit).await
+    }
+
+    /// The event at `position`, if any.
+    pub async fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        self.pool.event_at(position).await
+    }
+
+    /// Every event after `after_position` up to the head at the time of the
+    /// call, in batches of `batch`.
+    pub fn stream_all(
+        &self,
+        after_position: u64,
+        batch: usize,
+    ) -> Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send + 'static>> {
+        Box::pin(async_stream(self, after_position, batch, false))
+    }
+
+    /// Every event after `after_position`, then each new one as it commits;
+    /// never ends while the store is open.
+    pub fn follow(
+        &self,
+        after_position: u64,
+    ) -> Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send + 'static>> {
+        Box::pin(async_stream(self, after_position, 500, true))
+    }
+
+    /// The position of the last committed event, read from the database.
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.pool.head().await?)
+    }
+
+    /// Changes to the head as this process's writer commits.
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    /// The result of the append made earlier with this idempotency key.
+    pub async fn find_idempotency_key(&self, key: &str) -> Result<Option<AppendResult>, StoreError> {
+        Ok(self.pool.key(key).await?.as_ref().map(key_result))
+    }
+
+    /// A named reader's saved position (0 if none).
+    pub async fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self.pool.checkpoint(name).await?)
+    }
+
+    pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        Ok(self.pool.save_checkpoint(name, position).await?)
+    }
+
+    /// Closes the connections; appends after this fail with `Closed`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The state of a reader walking the store in global order.
+struct Cursor {
+    store: EventStore,
+    position: u64,
+    buffer: VecDeque<RecordedEvent>,
+    batch: usize,
+    follow: bool,
+    failed: bool,
+}
+
+fn async_stream(
+    store: &EventStore,
+    after: u64,
+    batch: usize,
+    follow: bool,
+) -> impl Stream<Item = Result<RecordedEvent, StoreError>> + Send + 'static {
+    let cursor = Cursor {
+        store: store.clone(),
+        position: after,
+        buffer: VecDeque::new(),
+        batch: batch.max(1),
+        follow,
+        failed: false,
+    };
+    futures::stream::unfold(cursor, |mut c| async move {
+        if c.failed {
+            return None;
+        }
+        let mut head = c.store.head.clone();
+        loop {
+            if let Some(event) = c.buffer.pop_front() {
+                c.position = event.global_position;
+                return Some((Ok(event), c));
+            }
+            match c.store.pool.read_all(c.position, c.batch).await {
+                Err(e) => {
+                    c.failed = true;
+                    return Some((Err(e), c));
+                }
+                Ok(events) if !events.is_empty() => c.buffer.extend(events),
+                Ok(_) if !c.follow => return None,
+                Ok(_) => {
+                    // Wake on this process's next commit, or poll for another
+                    // process's.
+                    match tokio::time::timeout(FOLLOW_POLL, head.changed()).await {
+                        Ok(Err(_)) => tokio::time::sleep(FOLLOW_POLL).await,
+                        Ok(Ok(())) | Err(_) => {}
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let started = Instant::now();
+        let batch_len = jobs.len();
+        match write_batch(&pool, &jobs).await {
+            Ok((outcomes, new_head)) => {
+                if let Some(h) = new_head {
+                    head.send_replace(h);
+                }
+                for ((_, reply), outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, appends = batch_len, "event store write failed");
+                metrics::counter!("hongxin_eventstore_write_failures_total").increment(1);
+                for (_, reply) in jobs.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(clone_sqlx(&e))));
+                }
+            }
+        }
+        metrics::histogram!("hongxin_eventstore_batch_appends").record(batch_len as f64);
+        metrics::histogram!("hongxin_eventstore_batch_seconds").record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// `sqlx::Error` is not `Clone`; every append in a failed batch gets an
+/// error of the same kind.
+fn clone_sqlx(e: &sqlx::Error) -> sqlx::Error {
+    match e {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        other => sqlx::Error::Protocol(format!("batch write failed: {other}")),
+    }
+}
+
+/// Writes one batch in one transaction. Appends that break a rule get their
+/// own error and are left out; the rest commit together.
+async fn write_batch(
+    pool: &Pool,
+    jobs: &[Job],
+) -> Result<(Vec<Result<AppendResult, StoreError>>, Option<u64>), sqlx::Error> {
+    let mut tx = pool.begin_write().await?;
+    let mut head = tx.head().await?;
+
+    // Look up, in three statements for the whole batch, what the rules need.
+    let keys: Vec<&str> = jobs.iter().filter_map(|(r, _)| r.idempotency_key.as_deref()).collect();
+    let ids: Vec<Uuid> = jobs.iter().flat_map(|(r, _)| r.events.iter().map(|e| e.event_id)).collect();
+    let streams: Vec<&str> = jobs
+        .iter()
+        .map(|(r, _)| r.stream_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut known_keys: HashMap<String, AppendResult> = HashMap::new();
+    if !keys.is_empty() {
+        for k in tx.keys(&keys).await? {
+            known_keys.insert(k.key.clone(), key_result(&k));
+        }
+    }
+    let mut known_ids: HashMap<Uuid, (String, u64, u64)> = tx
+        .existing_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.event_id, (r.stream_id, r.stream_version as u64, r.global_position as u64)))
+        .collect();
+    let mut versions: HashMap<String, u64> = tx
+        .stream_versions(&streams)
+        .await?
+        .into_iter()
+        .map(|(s, v)| (s, v as u64))
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut rows: Vec<PendingRow<'_>> = Vec::new();
+    let mut new_keys: Vec<KeyRow> = Vec::new();
+    for (req, _) in jobs {
+        if let Some(done) = req.idempotency_key.as_ref().and_then(|k| known_keys.get(k)) {
+            outcomes.push(Ok(AppendResult {
+                deduplicated: true,
+                ..done.clone()
+            }));
+            continue;
+        }
+        match replayed(req, &known_ids) {
+            Replay::New => {}
+            Replay::Same(result) => {
+                outcomes.push(Ok(result));
+                continue;
+            }
+            Replay::Reused(event_id) => {
+                outcomes.push(Err(StoreError::EventIdReused { event_id }));
+                continue;
+            }
+        }
+        let stream = req.stream_id.as_str();
+        let current = versions.get(stream).copied().unwrap_or(0);
+        if !req.expected.admits(current) {
+            outcomes.push(Err(StoreError::Conflict {
+                stream_id: stream.to_owned(),
+                expected: req.expected,
+                actual: current,
+            }));
+            continue;
+        }
+        let first_position = head + 1;
+        for (i, event) in req.events.iter().enumerate() {
+            let version = current + 1 + i as u64;
+            let position = head + 1 + i as u64;
+            known_ids.insert(event.event_id, (stream.to_owned(), version, position));
+            rows.push(PendingRow {
+                global_position: position as i64,
+                stream_id: stream,
+                stream_version: version as i64,
+                event,
+            });
+        }
+        let n = req.events.len() as u64;
+        head += n;
+        versions.insert(stream.to_owned(), current + n);
+        let result = AppendResult {
+            stream_id: req.stream_id.clone(),
+            first_version: current + 1,
+            last_version: current + n,
+            first_position,
+            last_position: head,
+            deduplicated: false,
+        };
+        if let Some(key) = &req.idempotency_key {
+            new_keys.push(KeyRow {
+                key: key.clone(),
+                stream_id: stream.to_owned(),
+                first_version: result.first_version as i64,
+                last_version: result.last_version as i64,
+                first_position: result.first_position as i64,
+                last_position: result.last_position as i64,
+            });
+            known_keys.insert(key.clone(), result.clone());
+        }
+        outcomes.push(Ok(result));
+    }
+
+    if rows.is_empty() {
+        // Nothing to write: every append was a replay or broke a rule.
+        drop(tx);
+        return Ok((outcomes, None));
+    }
+    let now = Utc::now();
+    tx.insert_events(&rows, now).await?;
+    tx.insert_keys(&new_keys, now).await?;
+    tx.commit().await?;
+    metrics::counter!("hongxin_eventstore_events_appended_total").increment(rows.len() as u64);
+    Ok((outcomes, Some(head)))
+}
+
+fn key_result(k: &KeyRow) -> AppendResult {
+    AppendResult {
+        stream_id: StreamId::parse(&k.stream_id).unwrap_or_else(|_| StreamId::new("unknown", "key")),
+        first_version: k.first_version as u64,
+        last_version: k.last_version as u64,
+        first_position: k.first_position as u64,
+        last_position: k.last_position as u64,
+        deduplicated: true,
+    }
+}
+
+enum Replay {
+    /// None of the events is stored yet.
+    New,
+    /// Exactly these events were stored before, in this order and stream.
+    Same(AppendResult),
+    /// Some event id is stored, but not as part of this very append.
+    Reused(Uuid),
+}
+
+fn replayed(req: &AppendRequest, known: &HashMap<Uuid, (String, u64, u64)>) -> Replay {
+    let found: Vec<_> = req.events.iter().map(|e| known.get(&e.event_id)).collect();
+    if found.iter().all(Option::is_none) {
+        return Replay::New;
+    }
+    let stream = req.stream_id.as_str();
+    let mut previous: Option<(u64, u64)> = None;
+    for (event, hit) in req.events.iter().zip(&found) {
+        let Some((s, version, position)) = hit else {
+            return Replay::Reused(event.event_id);
+        };
+        let consecutive = previous.is_none_or(|(v, p)| *version == v + 1 && *position == p + 1);
+        if s != stream || !consecutive {
+            return Replay::Reused(event.event_id);
+        }
+        previous = Some((*version, *position));
+    }
+    // All found, consecutive, same stream: a retry of a committed append.
+    let (first_version, first_position) = found[0].map(|(_, v, p)| (*v, *p)).unwrap_or((0, 0));
+    let (last_version, last_position) = previous.unwrap_or((0, 0));
+    Replay::Same(AppendResult {
+        stream_id: req.stream_id.clone(),
+        first_version,
+        last_version,
+        first_position,
+        last_position,
+        deduplicated: true,
+    })
+}

@@ -1,0 +1,22 @@
+//! The wire contracts of hongxin, generated from `proto/` at build time.
+//!
+//! Architecture Invariant: this crate holds only generated code and the
+//! descriptor set; no behaviour lives here.
+
+#![allow(unreachable_pub, missing_debug_implementations, clippy::all)]
+
+/// The encoded `FileDescriptorSet` of every contract, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/hongxin_descriptor.bin"));
+
+pub mod eventing {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.eventing.v1.rs"));
+    }
+}
+
+pub mod organization {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.organization.v1.rs"));
+    }
+}
