@@ -45,7 +45,11 @@ pub fn envelope_of(context: &str, e: &RecordedEvent) -> EventEnvelope {
         recorded_at: Some(timestamp(e.recorded_at)),
         actor: e.metadata.actor.clone(),
         correlation_id: e.metadata.correlation_id.to_string(),
-        causation_id: e.metadata.causation_id.map(|c| c.to_string()).unwrap_or_default(),
+        causation_id: e
+            .metadata
+            .causation_id
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         traceparent: e.metadata.traceparent.clone().unwrap_or_default(),
         tracestate: e.metadata.tracestate.clone().unwrap_or_default(),
         payload: e.payload.clone(),

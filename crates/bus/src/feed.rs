@@ -84,7 +84,11 @@ impl EventFeed {
 
     /// Reads the producing context's store directly (embedded default),
     /// resuming after the position last acked under `name`.
-    pub async fn in_process(store: EventStore, context: &str, name: &str) -> Result<Self, BusError> {
+    pub async fn in_process(
+        store: EventStore,
+        context: &str,
+        name: &str,
+    ) -> Result<Self, BusError> {
         let name = format!("consumer.{name}");
         let from = store.checkpoint(&name).await?;
         let events = store.follow(from);

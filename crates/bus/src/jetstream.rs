@@ -57,7 +57,9 @@ pub async fn ensure_stream(
         storage: StorageType::File,
         duplicate_window: settings.duplicate_window,
         num_replicas: settings.replicas,
-        description: Some(format!("hongxin {context} events, published by its outbox relay")),
+        description: Some(format!(
+            "hongxin {context} events, published by its outbox relay"
+        )),
         ..Default::default()
     })
     .await

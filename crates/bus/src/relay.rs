@@ -116,7 +116,12 @@ impl OutboxRelay {
     /// that lost the checkpoint update).
     async fn prepare(&self) -> Result<(), BusError> {
         let mut stream = ensure_stream(&self.js, &self.context, &self.settings).await?;
-        let last_seq = stream.info().await.map_err(BusError::nats)?.state.last_sequence;
+        let last_seq = stream
+            .info()
+            .await
+            .map_err(BusError::nats)?
+            .state
+            .last_sequence;
         if last_seq == 0 {
             return Ok(());
         }
@@ -128,7 +133,10 @@ impl OutboxRelay {
             .headers
             .get(HEADER_GLOBAL_POSITION)
             .and_then(|v| v.as_str().parse::<u64>().ok());
-        let id = last.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned());
+        let id = last
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned());
         let (Some(position), Some(id)) = (position, id) else {
             return Ok(());
         };
@@ -193,7 +201,10 @@ impl OutboxRelay {
         headers.insert(HEADER_SCHEMA_VERSION, e.schema_version.to_string().as_str());
         headers.insert(HEADER_STREAM, e.stream_id.as_str());
         headers.insert(HEADER_STREAM_VERSION, e.stream_version.to_string().as_str());
-        headers.insert(HEADER_GLOBAL_POSITION, e.global_position.to_string().as_str());
+        headers.insert(
+            HEADER_GLOBAL_POSITION,
+            e.global_position.to_string().as_str(),
+        );
         if let Some(tp) = &e.metadata.traceparent {
             headers.insert("traceparent", tp.as_str());
         }

@@ -49,13 +49,21 @@ async fn append(store: &EventStore, n: usize) {
             metadata: EventMetadata::new("test", Utc::now()),
         };
         store
-            .append(AppendRequest::new(StreamId::new("case", Uuid::now_v7()), ExpectedVersion::NoStream, vec![e]))
+            .append(AppendRequest::new(
+                StreamId::new("case", Uuid::now_v7()),
+                ExpectedVersion::NoStream,
+                vec![e],
+            ))
             .await
             .expect("append");
     }
 }
 
-fn spawn_relay(store: &EventStore, js: &jetstream::Context, ctx: &str) -> (watch::Receiver<RelayStatus>, tokio::task::JoinHandle<()>) {
+fn spawn_relay(
+    store: &EventStore,
+    js: &jetstream::Context,
+    ctx: &str,
+) -> (watch::Receiver<RelayStatus>, tokio::task::JoinHandle<()>) {
     let relay = OutboxRelay::new(store.clone(), js.clone(), ctx);
     let status = relay.status();
     (status, tokio::spawn(relay.run(std::future::pending())))
@@ -75,8 +83,19 @@ async fn stream_contents(js: &jetstream::Context, ctx: &str) -> Vec<(String, u64
     let mut out = Vec::new();
     for seq in 1..=last {
         let m = stream.get_raw_message(seq).await.expect("message");
-        let id = m.headers.get("Nats-Msg-Id").expect("msg id").as_str().to_owned();
-        let pos = m.headers.get(hongxin_bus::HEADER_GLOBAL_POSITION).expect("position").as_str().parse().expect("number");
+        let id = m
+            .headers
+            .get("Nats-Msg-Id")
+            .expect("msg id")
+            .as_str()
+            .to_owned();
+        let pos = m
+            .headers
+            .get(hongxin_bus::HEADER_GLOBAL_POSITION)
+            .expect("position")
+            .as_str()
+            .parse()
+            .expect("number");
         out.push((id, pos));
     }
     out
@@ -86,7 +105,11 @@ fn assert_exactly_once(contents: &[(String, u64)], n: u64) {
     let ids: HashSet<&str> = contents.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), contents.len(), "an event was published twice");
     let positions: Vec<u64> = contents.iter().map(|(_, p)| *p).collect();
-    assert_eq!(positions, (1..=n).collect::<Vec<_>>(), "events missing or out of order");
+    assert_eq!(
+        positions,
+        (1..=n).collect::<Vec<_>>(),
+        "events missing or out of order"
+    );
 }
 
 #[tokio::test]
@@ -106,10 +129,23 @@ async fn publishes_every_committed_event_once_and_in_order() {
     // Headers and envelope carry what consumers need.
     let stream = js.get_stream(stream_name(&ctx)).await.expect("stream");
     let m = stream.get_raw_message(1).await.expect("first");
-    assert_eq!(m.subject.as_str(), format!("hongxin.{ctx}.case.CaseReported"));
-    assert_eq!(m.headers.get(hongxin_bus::HEADER_EVENT_TYPE).map(|v| v.as_str()), Some("CaseReported"));
-    assert!(m.headers.get(hongxin_bus::HEADER_STREAM).is_some_and(|v| v.as_str().starts_with("case-")));
-    let env = <hongxin_bus::EventEnvelope as prost::Message>::decode(m.payload.as_ref()).expect("envelope");
+    assert_eq!(
+        m.subject.as_str(),
+        format!("hongxin.{ctx}.case.CaseReported")
+    );
+    assert_eq!(
+        m.headers
+            .get(hongxin_bus::HEADER_EVENT_TYPE)
+            .map(|v| v.as_str()),
+        Some("CaseReported")
+    );
+    assert!(
+        m.headers
+            .get(hongxin_bus::HEADER_STREAM)
+            .is_some_and(|v| v.as_str().starts_with("case-"))
+    );
+    let env = <hongxin_bus::EventEnvelope as prost::Message>::decode(m.payload.as_ref())
+        .expect("envelope");
     assert_eq!(env.global_position, 1);
     assert_eq!(env.payload, "垃圾堆放".as_bytes());
 }
@@ -134,8 +170,14 @@ async fn a_relay_killed_between_publish_and_checkpoint_publishes_nothing_twice()
     wait_published(&mut status, 200).await;
     relay.abort();
     let _ = relay.await;
-    store.save_checkpoint("relay.jetstream", 0).await.expect("checkpoint can only move forward");
-    assert_eq!(store.checkpoint("relay.jetstream").await.expect("read"), 200);
+    store
+        .save_checkpoint("relay.jetstream", 0)
+        .await
+        .expect("checkpoint can only move forward");
+    assert_eq!(
+        store.checkpoint("relay.jetstream").await.expect("read"),
+        200
+    );
 
     append(&store, 50).await;
     let (mut status, relay) = spawn_relay(&store, &js, &ctx);
@@ -151,14 +193,22 @@ async fn the_relay_reconciles_with_the_stream_when_its_checkpoint_is_behind() {
     // from the stream instead of relying on the duplicate window alone.
     let ctx = context();
     let schema = hongxin_testkit::pg::fresh_schema();
-    let config = StoreConfig::Postgres { url: hongxin_testkit::pg::url(), schema: schema.clone(), max_connections: 4 };
+    let config = StoreConfig::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: schema.clone(),
+        max_connections: 4,
+    };
     let store = EventStore::open(&config).await.expect("open");
     let js = js(&hongxin_testkit::nats::url()).await;
     // A duplicate window so short that the server's de-duplication cannot
     // be what saves us: only the relay's reconcile can.
-    let settings = JetStreamSettings { duplicate_window: Duration::from_millis(100), replicas: 1 };
+    let settings = JetStreamSettings {
+        duplicate_window: Duration::from_millis(100),
+        replicas: 1,
+    };
     let start = |store: &EventStore| {
-        let relay = OutboxRelay::new(store.clone(), js.clone(), &ctx).with_settings(settings.clone());
+        let relay =
+            OutboxRelay::new(store.clone(), js.clone(), &ctx).with_settings(settings.clone());
         let status = relay.status();
         (status, tokio::spawn(relay.run(std::future::pending())))
     };
@@ -167,11 +217,15 @@ async fn the_relay_reconciles_with_the_stream_when_its_checkpoint_is_behind() {
     wait_published(&mut status, 40).await;
     relay.abort();
     // Wind the checkpoint back behind the relay's back.
-    let admin = sqlx::PgPool::connect(&hongxin_testkit::pg::url()).await.expect("connect");
-    sqlx::query(&format!("UPDATE {schema}.checkpoints SET position = 10 WHERE name = 'relay.jetstream'"))
-        .execute(&admin)
+    let admin = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
         .await
-        .expect("rewind");
+        .expect("connect");
+    sqlx::query(&format!(
+        "UPDATE {schema}.checkpoints SET position = 10 WHERE name = 'relay.jetstream'"
+    ))
+    .execute(&admin)
+    .await
+    .expect("rewind");
     // Let the server forget the message ids (a real, server-side window).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (mut status, relay) = start(&store);
@@ -209,9 +263,14 @@ async fn a_durable_jetstream_consumer_resumes_after_its_last_ack() {
     wait_published(&mut status, 10).await;
     let settings = JetStreamSettings::default();
 
-    let mut feed = EventFeed::jetstream(&js, &ctx, "dashboard", &settings).await.expect("feed");
+    let mut feed = EventFeed::jetstream(&js, &ctx, "dashboard", &settings)
+        .await
+        .expect("feed");
     for expected in 1..=6 {
-        let d = tokio::time::timeout(WAIT, feed.next()).await.expect("delivery").expect("ok");
+        let d = tokio::time::timeout(WAIT, feed.next())
+            .await
+            .expect("delivery")
+            .expect("ok");
         assert_eq!(d.envelope.global_position, expected);
         if expected <= 5 {
             d.ack().await.expect("ack");
@@ -220,21 +279,38 @@ async fn a_durable_jetstream_consumer_resumes_after_its_last_ack() {
         }
     }
     drop(feed);
-    let mut feed = EventFeed::jetstream(&js, &ctx, "dashboard", &settings).await.expect("feed");
-    let d = tokio::time::timeout(WAIT, feed.next()).await.expect("delivery").expect("ok");
-    assert_eq!(d.envelope.global_position, 6, "the unacked event comes again first");
+    let mut feed = EventFeed::jetstream(&js, &ctx, "dashboard", &settings)
+        .await
+        .expect("feed");
+    let d = tokio::time::timeout(WAIT, feed.next())
+        .await
+        .expect("delivery")
+        .expect("ok");
+    assert_eq!(
+        d.envelope.global_position, 6,
+        "the unacked event comes again first"
+    );
     assert_eq!(d.envelope.context, ctx);
 }
 
 #[tokio::test]
 async fn the_in_process_feed_keeps_the_same_contract() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite { path: dir.path().join("org.db") }).await.expect("open");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("org.db"),
+    })
+    .await
+    .expect("open");
     append(&store, 5).await;
 
-    let mut feed = EventFeed::in_process(store.clone(), "organization", "dashboard").await.expect("feed");
+    let mut feed = EventFeed::in_process(store.clone(), "organization", "dashboard")
+        .await
+        .expect("feed");
     for expected in 1..=3 {
-        let d = tokio::time::timeout(WAIT, feed.next()).await.expect("delivery").expect("ok");
+        let d = tokio::time::timeout(WAIT, feed.next())
+            .await
+            .expect("delivery")
+            .expect("ok");
         assert_eq!(d.envelope.global_position, expected);
         assert_eq!(d.envelope.context, "organization");
         d.ack().await.expect("ack");
@@ -243,19 +319,29 @@ async fn the_in_process_feed_keeps_the_same_contract() {
     assert_eq!(d.envelope.global_position, 4);
     d.nak(Duration::from_millis(1)).await.expect("nak");
     let d = feed.next().await.expect("again");
-    assert_eq!(d.envelope.global_position, 4, "a nak delivers the event again");
+    assert_eq!(
+        d.envelope.global_position, 4,
+        "a nak delivers the event again"
+    );
     drop(d); // neither acked nor nakked: comes again after a restart
 
     // New events are delivered live, and a new feed resumes after the last ack.
-    let mut feed = EventFeed::in_process(store.clone(), "organization", "dashboard").await.expect("feed");
+    let mut feed = EventFeed::in_process(store.clone(), "organization", "dashboard")
+        .await
+        .expect("feed");
     let d = feed.next().await.expect("resumed");
     assert_eq!(d.envelope.global_position, 4);
     d.ack().await.expect("ack");
     let d = feed.next().await.expect("fifth");
     assert_eq!(d.envelope.global_position, 5);
     d.ack().await.expect("ack");
-    let waiting = tokio::spawn(async move { feed.next().await.map(|d| d.envelope.global_position) });
+    let waiting =
+        tokio::spawn(async move { feed.next().await.map(|d| d.envelope.global_position) });
     append(&store, 1).await;
-    let got = tokio::time::timeout(WAIT, waiting).await.expect("live").expect("join").expect("ok");
+    let got = tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("live")
+        .expect("join")
+        .expect("ok");
     assert_eq!(got, 6);
 }

@@ -41,7 +41,10 @@ impl CommandError {
 }
 
 fn join(v: &[FieldViolation]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl From<StoreError> for CommandError {
@@ -64,12 +67,18 @@ pub enum DecodeError {
         event_type: String,
         schema_version: u32,
     },
-    #[error("malformed {event_type} payload")]
-    Malformed {
-        event_type: String,
-        #[source]
-        source: prost::DecodeError,
-    },
+    #[error("malformed {event_type} payload: {reason}")]
+    Malformed { event_type: String, reason: String },
+}
+
+impl DecodeError {
+    /// The payload of `event_type` is not what its schema says.
+    pub fn malformed(event_type: &str, reason: impl std::fmt::Display) -> Self {
+        Self::Malformed {
+            event_type: event_type.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl From<DecodeError> for CommandError {

@@ -11,6 +11,7 @@
 mod clock;
 mod error;
 mod handler;
+pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CommandError, DecodeError};

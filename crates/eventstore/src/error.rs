@@ -56,7 +56,10 @@ pub enum StoreError {
 }
 
 fn join(v: &[FieldViolation]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -40,7 +40,9 @@ impl StreamId {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
-            return Err(violation("category must be lower-case letters, digits or _"));
+            return Err(violation(
+                "category must be lower-case letters, digits or _",
+            ));
         }
         if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(violation("id must be non-empty and without white space"));
@@ -185,21 +187,33 @@ impl AppendRequest {
             v.push(FieldViolation::new("events", "must not be empty"));
         }
         if self.events.len() > MAX_EVENTS_PER_APPEND {
-            v.push(FieldViolation::new("events", "at most 1000 events per append"));
+            v.push(FieldViolation::new(
+                "events",
+                "at most 1000 events per append",
+            ));
         }
         if let Some(key) = &self.idempotency_key {
             if key.is_empty() || key.len() > MAX_NAME_LEN {
-                v.push(FieldViolation::new("idempotency_key", "must be 1 to 200 bytes"));
+                v.push(FieldViolation::new(
+                    "idempotency_key",
+                    "must be 1 to 200 bytes",
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, e) in self.events.iter().enumerate() {
             let field = |name: &str| format!("events[{i}].{name}");
             if !seen.insert(e.event_id) {
-                v.push(FieldViolation::new(field("event_id"), "appears twice in one append"));
+                v.push(FieldViolation::new(
+                    field("event_id"),
+                    "appears twice in one append",
+                ));
             }
             if e.event_id.is_nil() {
-                v.push(FieldViolation::new(field("event_id"), "must not be the nil UUID"));
+                v.push(FieldViolation::new(
+                    field("event_id"),
+                    "must not be the nil UUID",
+                ));
             }
             if !valid_event_type(&e.event_type) {
                 v.push(FieldViolation::new(
@@ -215,7 +229,10 @@ impl AppendRequest {
             }
             let m = &e.metadata;
             if m.actor.is_empty() || m.actor.len() > MAX_NAME_LEN {
-                v.push(FieldViolation::new(field("metadata.actor"), "must be 1 to 200 bytes"));
+                v.push(FieldViolation::new(
+                    field("metadata.actor"),
+                    "must be 1 to 200 bytes",
+                ));
             }
             if let Some(tp) = &m.traceparent {
                 if !valid_traceparent(tp) {
@@ -226,7 +243,10 @@ impl AppendRequest {
                 }
             }
             if m.tracestate.as_ref().is_some_and(|s| s.len() > 512) {
-                v.push(FieldViolation::new(field("metadata.tracestate"), "at most 512 bytes"));
+                v.push(FieldViolation::new(
+                    field("metadata.tracestate"),
+                    "at most 512 bytes",
+                ));
             }
         }
         if v.is_empty() {
@@ -249,7 +269,9 @@ fn valid_event_type(t: &str) -> bool {
 pub fn valid_traceparent(tp: &str) -> bool {
     let parts: Vec<&str> = tp.split('-').collect();
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     parts.len() == 4
         && hex(parts[0], 2)

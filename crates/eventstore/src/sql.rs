@@ -126,9 +126,11 @@ impl Pool {
         match self {
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('hongxin.events.' || current_schema()))")
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtext('hongxin.events.' || current_schema()))",
+                )
+                .execute(&mut *tx)
+                .await?;
                 Ok(WriteTx::Postgres(tx))
             }
             Pool::Sqlite(p) => Ok(WriteTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
@@ -196,8 +198,15 @@ impl Pool {
         rows.into_iter().map(EventRow::into_recorded).collect()
     }
 
-    pub(crate) async fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        Ok(self.read_all(position.saturating_sub(1), 1).await?.into_iter().find(|e| e.global_position == position))
+    pub(crate) async fn event_at(
+        &self,
+        position: u64,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self
+            .read_all(position.saturating_sub(1), 1)
+            .await?
+            .into_iter()
+            .find(|e| e.global_position == position))
     }
 
     pub(crate) async fn key(&self, key: &str) -> Result<Option<KeyRow>, sqlx::Error> {
@@ -222,7 +231,11 @@ impl Pool {
         Ok(pos.unwrap_or(0) as u64)
     }
 
-    pub(crate) async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), sqlx::Error> {
+    pub(crate) async fn save_checkpoint(
+        &self,
+        name: &str,
+        position: u64,
+    ) -> Result<(), sqlx::Error> {
         on_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
@@ -442,12 +455,16 @@ struct EventRow {
 
 impl EventRow {
     fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} at position {}", self.global_position));
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!("{what} at position {}", self.global_position))
+        };
         let stream_id = StreamId::parse(&self.stream_id).map_err(|_| corrupt("stream id"))?;
         Ok(RecordedEvent {
-            global_position: u64::try_from(self.global_position).map_err(|_| corrupt("position"))?,
+            global_position: u64::try_from(self.global_position)
+                .map_err(|_| corrupt("position"))?,
             stream_version: u64::try_from(self.stream_version).map_err(|_| corrupt("version"))?,
-            schema_version: u32::try_from(self.schema_version).map_err(|_| corrupt("schema version"))?,
+            schema_version: u32::try_from(self.schema_version)
+                .map_err(|_| corrupt("schema version"))?,
             stream_id,
             event_id: self.event_id,
             event_type: self.event_type,

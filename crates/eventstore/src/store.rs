@@ -54,7 +54,10 @@ impl Default for StoreLimits {
     }
 }
 
-type Job = (AppendRequest, oneshot::Sender<Result<AppendResult, StoreError>>);
+type Job = (
+    AppendRequest,
+    oneshot::Sender<Result<AppendResult, StoreError>>,
+);
 
 /// A cheap, cloneable handle on one context's event store.
 #[derive(Clone, Debug)]
@@ -119,7 +122,10 @@ impl EventStore {
     pub async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out = Vec::new();
         loop {
-            let batch = self.pool.read_stream(stream, out.len() as u64 + 1, 1_000).await?;
+            let batch = self
+                .pool
+                .read_stream(stream, out.len() as u64 + 1, 1_000)
+                .await?;
             let done = batch.len() < 1_000;
             out.extend(batch);
             if done {
@@ -177,7 +183,10 @@ impl EventStore {
     }
 
     /// The result of the append made earlier with this idempotency key.
-    pub async fn find_idempotency_key(&self, key: &str) -> Result<Option<AppendResult>, StoreError> {
+    pub async fn find_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<AppendResult>, StoreError> {
         Ok(self.pool.key(key).await?.as_ref().map(key_result))
     }
 
@@ -273,7 +282,8 @@ async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender
             }
         }
         metrics::histogram!("hongxin_eventstore_batch_appends").record(batch_len as f64);
-        metrics::histogram!("hongxin_eventstore_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("hongxin_eventstore_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -297,8 +307,14 @@ async fn write_batch(
     let mut head = tx.head().await?;
 
     // Look up, in three statements for the whole batch, what the rules need.
-    let keys: Vec<&str> = jobs.iter().filter_map(|(r, _)| r.idempotency_key.as_deref()).collect();
-    let ids: Vec<Uuid> = jobs.iter().flat_map(|(r, _)| r.events.iter().map(|e| e.event_id)).collect();
+    let keys: Vec<&str> = jobs
+        .iter()
+        .filter_map(|(r, _)| r.idempotency_key.as_deref())
+        .collect();
+    let ids: Vec<Uuid> = jobs
+        .iter()
+        .flat_map(|(r, _)| r.events.iter().map(|e| e.event_id))
+        .collect();
     let streams: Vec<&str> = jobs
         .iter()
         .map(|(r, _)| r.stream_id.as_str())
@@ -315,7 +331,16 @@ async fn write_batch(
         .existing_ids(&ids)
         .await?
         .into_iter()
-        .map(|r| (r.event_id, (r.stream_id, r.stream_version as u64, r.global_position as u64)))
+        .map(|r| {
+            (
+                r.event_id,
+                (
+                    r.stream_id,
+                    r.stream_version as u64,
+                    r.global_position as u64,
+                ),
+            )
+        })
         .collect();
     let mut versions: HashMap<String, u64> = tx
         .stream_versions(&streams)
@@ -408,7 +433,8 @@ async fn write_batch(
 
 fn key_result(k: &KeyRow) -> AppendResult {
     AppendResult {
-        stream_id: StreamId::parse(&k.stream_id).unwrap_or_else(|_| StreamId::new("unknown", "key")),
+        stream_id: StreamId::parse(&k.stream_id)
+            .unwrap_or_else(|_| StreamId::new("unknown", "key")),
         first_version: k.first_version as u64,
         last_version: k.last_version as u64,
         first_position: k.first_position as u64,

@@ -41,7 +41,9 @@ impl Fixture {
 
     /// Another handle with its own writer, as a second process would have.
     async fn open(&self) -> EventStore {
-        EventStore::open(&self.config).await.expect("open the store")
+        EventStore::open(&self.config)
+            .await
+            .expect("open the store")
     }
 }
 
@@ -123,11 +125,18 @@ macro_rules! suite {
                 let big = event("NoteAdded", text.as_bytes());
                 assert!(big.payload.len() > 500_000);
                 store
-                    .append(AppendRequest::new(s.clone(), ExpectedVersion::Any, vec![big.clone()]))
+                    .append(AppendRequest::new(
+                        s.clone(),
+                        ExpectedVersion::Any,
+                        vec![big.clone()],
+                    ))
                     .await
                     .expect("append");
                 let read = store.load_stream(&s).await.expect("read");
-                assert_eq!(String::from_utf8(read[0].payload.clone()).expect("utf-8"), text);
+                assert_eq!(
+                    String::from_utf8(read[0].payload.clone()).expect("utf-8"),
+                    text
+                );
             }
 
             #[tokio::test]
@@ -148,11 +157,23 @@ macro_rules! suite {
                             .await
                     }
                 };
-                append(ExpectedVersion::NoStream, 2).await.expect("new stream");
-                let err = append(ExpectedVersion::NoStream, 1).await.expect_err("exists");
-                assert!(matches!(err, StoreError::Conflict { actual: 2, .. }), "{err:?}");
-                let err = append(ExpectedVersion::Exact(1), 1).await.expect_err("stale");
-                assert!(matches!(err, StoreError::Conflict { actual: 2, .. }), "{err:?}");
+                append(ExpectedVersion::NoStream, 2)
+                    .await
+                    .expect("new stream");
+                let err = append(ExpectedVersion::NoStream, 1)
+                    .await
+                    .expect_err("exists");
+                assert!(
+                    matches!(err, StoreError::Conflict { actual: 2, .. }),
+                    "{err:?}"
+                );
+                let err = append(ExpectedVersion::Exact(1), 1)
+                    .await
+                    .expect_err("stale");
+                assert!(
+                    matches!(err, StoreError::Conflict { actual: 2, .. }),
+                    "{err:?}"
+                );
                 append(ExpectedVersion::Exact(2), 1).await.expect("current");
                 append(ExpectedVersion::Any, 1).await.expect("any");
                 assert_eq!(store.stream_version(&s).await.expect("version"), 4);
@@ -181,7 +202,10 @@ macro_rules! suite {
                     let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
                     assert_eq!(wins, 1, "round {round}: {ra:?} {rb:?}");
                     let loser = if ra.is_ok() { rb } else { ra };
-                    assert!(matches!(loser, Err(StoreError::Conflict { .. })), "{loser:?}");
+                    assert!(
+                        matches!(loser, Err(StoreError::Conflict { .. })),
+                        "{loser:?}"
+                    );
                     assert_eq!(a.stream_version(&s).await.expect("version"), 1);
                 }
             }
@@ -199,17 +223,22 @@ macro_rules! suite {
                 let again = store.append(req).await.expect("replay");
                 assert!(again.deduplicated);
                 assert_eq!(
-                    (again.first_position, again.last_position, again.last_version),
-                    (first.first_position, first.last_position, first.last_version)
+                    (
+                        again.first_position,
+                        again.last_position,
+                        again.last_version
+                    ),
+                    (
+                        first.first_position,
+                        first.last_position,
+                        first.last_version
+                    )
                 );
                 assert_eq!(store.head_position().await.expect("head"), 2);
 
                 // A different append that re-uses one of the ids is refused.
-                let reuse = AppendRequest::new(
-                    stream(),
-                    ExpectedVersion::Any,
-                    vec![events[0].clone()],
-                );
+                let reuse =
+                    AppendRequest::new(stream(), ExpectedVersion::Any, vec![events[0].clone()]);
                 let err = store.append(reuse).await.expect_err("reused id");
                 assert!(matches!(err, StoreError::EventIdReused { .. }), "{err:?}");
                 assert_eq!(store.head_position().await.expect("head"), 2);
@@ -223,16 +252,24 @@ macro_rules! suite {
                 let key = format!("report-{}", Uuid::now_v7());
                 let first = store
                     .append(
-                        AppendRequest::new(s.clone(), ExpectedVersion::Any, vec![event("Reported", b"")])
-                            .with_idempotency_key(&key),
+                        AppendRequest::new(
+                            s.clone(),
+                            ExpectedVersion::Any,
+                            vec![event("Reported", b"")],
+                        )
+                        .with_idempotency_key(&key),
                     )
                     .await
                     .expect("first");
                 // The retry decided again and made new event ids: still one case.
                 let retry = store
                     .append(
-                        AppendRequest::new(s.clone(), ExpectedVersion::Any, vec![event("Reported", b"")])
-                            .with_idempotency_key(&key),
+                        AppendRequest::new(
+                            s.clone(),
+                            ExpectedVersion::Any,
+                            vec![event("Reported", b"")],
+                        )
+                        .with_idempotency_key(&key),
                     )
                     .await
                     .expect("retry");
@@ -240,7 +277,11 @@ macro_rules! suite {
                 assert_eq!(retry.last_position, first.last_position);
                 assert_eq!(store.stream_version(&s).await.expect("version"), 1);
                 assert_eq!(
-                    store.find_idempotency_key(&key).await.expect("lookup").map(|r| r.last_position),
+                    store
+                        .find_idempotency_key(&key)
+                        .await
+                        .expect("lookup")
+                        .map(|r| r.last_position),
                     Some(first.last_position)
                 );
             }
@@ -254,8 +295,12 @@ macro_rules! suite {
                 let tasks: Vec<_> = (0..16)
                     .map(|_| {
                         let store = store.clone();
-                        let req = AppendRequest::new(s.clone(), ExpectedVersion::Any, vec![event("Reported", b"")])
-                            .with_idempotency_key(&key);
+                        let req = AppendRequest::new(
+                            s.clone(),
+                            ExpectedVersion::Any,
+                            vec![event("Reported", b"")],
+                        )
+                        .with_idempotency_key(&key);
                         tokio::spawn(async move { store.append(req).await })
                     })
                     .collect();
@@ -280,33 +325,69 @@ macro_rules! suite {
                 assert!(StreamId::parse("case-有 空格").is_err());
                 assert!(StreamId::parse("case-工单1").is_ok());
                 let fields = |e: StoreError| match e {
-                    StoreError::InvalidInput(v) => v.into_iter().map(|v| v.field).collect::<Vec<_>>(),
+                    StoreError::InvalidInput(v) => {
+                        v.into_iter().map(|v| v.field).collect::<Vec<_>>()
+                    }
                     other => panic!("expected invalid input, got {other:?}"),
                 };
 
-                let empty_stream = AppendRequest::new(StreamId::new("", ""), ExpectedVersion::Any, vec![event("A", b"")]);
-                assert_eq!(fields(store.append(empty_stream).await.expect_err("empty")), ["stream_id"]);
+                let empty_stream = AppendRequest::new(
+                    StreamId::new("", ""),
+                    ExpectedVersion::Any,
+                    vec![event("A", b"")],
+                );
+                assert_eq!(
+                    fields(store.append(empty_stream).await.expect_err("empty")),
+                    ["stream_id"]
+                );
 
-                let oversize = AppendRequest::new(stream(), ExpectedVersion::Any, vec![event("A", &vec![0u8; 1024 * 1024 + 1])]);
-                assert_eq!(fields(store.append(oversize).await.expect_err("big")), ["events[0].payload"]);
+                let oversize = AppendRequest::new(
+                    stream(),
+                    ExpectedVersion::Any,
+                    vec![event("A", &vec![0u8; 1024 * 1024 + 1])],
+                );
+                assert_eq!(
+                    fields(store.append(oversize).await.expect_err("big")),
+                    ["events[0].payload"]
+                );
 
                 let no_events = AppendRequest::new(stream(), ExpectedVersion::Any, vec![]);
-                assert_eq!(fields(store.append(no_events).await.expect_err("none")), ["events"]);
+                assert_eq!(
+                    fields(store.append(no_events).await.expect_err("none")),
+                    ["events"]
+                );
 
                 let mut bad = event("has space", b"");
                 bad.metadata.actor.clear();
                 bad.metadata.traceparent = Some("not-a-trace".to_owned());
                 let twice = vec![bad.clone(), bad];
-                let got = fields(store.append(AppendRequest::new(stream(), ExpectedVersion::Any, twice)).await.expect_err("bad"));
-                for f in ["events[1].event_id", "events[0].event_type", "events[0].metadata.actor", "events[0].metadata.traceparent"] {
+                let got = fields(
+                    store
+                        .append(AppendRequest::new(stream(), ExpectedVersion::Any, twice))
+                        .await
+                        .expect_err("bad"),
+                );
+                for f in [
+                    "events[1].event_id",
+                    "events[0].event_type",
+                    "events[0].metadata.actor",
+                    "events[0].metadata.traceparent",
+                ] {
                     assert!(got.iter().any(|g| g == f), "{f} missing from {got:?}");
                 }
 
-                let key = AppendRequest::new(stream(), ExpectedVersion::Any, vec![event("A", b"")]).with_idempotency_key("");
-                assert_eq!(fields(store.append(key).await.expect_err("key")), ["idempotency_key"]);
+                let key = AppendRequest::new(stream(), ExpectedVersion::Any, vec![event("A", b"")])
+                    .with_idempotency_key("");
+                assert_eq!(
+                    fields(store.append(key).await.expect_err("key")),
+                    ["idempotency_key"]
+                );
 
                 assert!(ExpectedVersion::from_wire(-7).is_err());
-                assert_eq!(ExpectedVersion::from_wire(-2), Ok(ExpectedVersion::NoStream));
+                assert_eq!(
+                    ExpectedVersion::from_wire(-2),
+                    Ok(ExpectedVersion::NoStream)
+                );
                 assert_eq!(ExpectedVersion::from_wire(3), Ok(ExpectedVersion::Exact(3)));
 
                 assert_eq!(store.head_position().await.expect("head"), 0);
@@ -344,13 +425,18 @@ macro_rules! suite {
                 for w in &writers {
                     for _ in 0..8 {
                         let w = w.clone();
-                        let events: Vec<NewEvent> = (0..PER_TASK).map(|_| event("Tick", b"t")).collect();
+                        let events: Vec<NewEvent> =
+                            (0..PER_TASK).map(|_| event("Tick", b"t")).collect();
                         written.extend(events.iter().map(|e| e.event_id));
                         tasks.push(tokio::spawn(async move {
                             for e in events {
-                                w.append(AppendRequest::new(stream(), ExpectedVersion::NoStream, vec![e]))
-                                    .await
-                                    .expect("append");
+                                w.append(AppendRequest::new(
+                                    stream(),
+                                    ExpectedVersion::NoStream,
+                                    vec![e],
+                                ))
+                                .await
+                                .expect("append");
                             }
                         }));
                     }
@@ -361,9 +447,15 @@ macro_rules! suite {
                 let seen = follower.await.expect("follower");
                 let positions: Vec<u64> = seen.iter().map(|(p, _)| *p).collect();
                 let expected: Vec<u64> = (1..=total as u64).collect();
-                assert_eq!(positions, expected, "the follower skipped or repeated a position");
+                assert_eq!(
+                    positions, expected,
+                    "the follower skipped or repeated a position"
+                );
                 let ids: HashSet<Uuid> = seen.iter().map(|(_, id)| *id).collect();
-                assert_eq!(ids, written, "the follower saw other events than were written");
+                assert_eq!(
+                    ids, written,
+                    "the follower saw other events than were written"
+                );
 
                 // Catch-up in small batches sees the same.
                 let all: Vec<u64> = reader

@@ -17,7 +17,10 @@ pub fn given<D: Decider>(decider: D, events: impl IntoIterator<Item = D::Event>)
     Given {
         decider,
         events: events.into_iter().collect(),
-        now: Utc.with_ymd_and_hms(2022, 6, 1, 2, 0, 0).single().unwrap_or_default(),
+        now: Utc
+            .with_ymd_and_hms(2022, 6, 1, 2, 0, 0)
+            .single()
+            .unwrap_or_default(),
     }
 }
 
@@ -68,7 +71,12 @@ where
                 for e in &events {
                     let decoded = D::Event::decode(e.event_type(), e.schema_version(), &e.encode())
                         .unwrap_or_else(|err| panic!("{} does not decode: {err}", e.event_type()));
-                    assert_eq!(&decoded, e, "{} changes in its wire encoding", e.event_type());
+                    assert_eq!(
+                        &decoded,
+                        e,
+                        "{} changes in its wire encoding",
+                        e.event_type()
+                    );
                 }
                 events
                     .iter()
@@ -94,7 +102,10 @@ where
     pub fn then_rejected(self, needle: &str) {
         match self.then_error() {
             CommandError::Rejected(m) => {
-                assert!(m.contains(needle), "rejected with {m:?}, expected it to mention {needle:?}")
+                assert!(
+                    m.contains(needle),
+                    "rejected with {m:?}, expected it to mention {needle:?}"
+                )
             }
             other => panic!("expected a rule refusal mentioning {needle:?}, got {other:?}"),
         }

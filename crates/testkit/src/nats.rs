@@ -54,7 +54,14 @@ impl PrivateNats {
     /// Starts the server again on the same port with the same store.
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -73,7 +80,10 @@ fn nats_server_binary() -> String {
 /// Waits until something accepts connections on the port.
 pub async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

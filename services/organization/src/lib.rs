@@ -1,1 +1,43 @@
+//! The organization service (组织引领): industry committees, and in time
+//! enterprises, people, Party organisations, report stations, vanguard and
+//! the governance calendar. Events are published on `hongxin.organization.>`.
+//!
+//! Architecture Invariant: only `grpc.rs` knows tonic and wire types; the
+//! deciders know only the domain.
 
+pub mod committee;
+mod grpc;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hongxin_domain::{Clock, CommandHandler};
+use hongxin_eventstore::EventStore;
+use hongxin_proto::organization::v1::organization_service_server::OrganizationServiceServer;
+use hongxin_runtime::grpc::GrpcApp;
+use tonic::service::Routes;
+
+/// The bounded context's name: store schema, NATS subjects, stream.
+pub const CONTEXT: &str = "organization";
+
+/// gRPC services this process serves, as health reports them.
+pub const SERVICE_NAMES: &[&str] = &["hongxin.organization.v1.OrganizationService"];
+
+/// The service's gRPC routes over its event store.
+pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
+    let api = grpc::Api {
+        committees: CommandHandler::with_clock(store, committee::CommitteeDecider, clock),
+    };
+    Routes::new(OrganizationServiceServer::new(api))
+}
+
+/// The organization gRPC server, bound and ready to run.
+pub async fn build(
+    addr: SocketAddr,
+    store: EventStore,
+    clock: Arc<dyn Clock>,
+    grace: Duration,
+) -> anyhow::Result<GrpcApp> {
+    GrpcApp::build(addr, routes(store, clock), SERVICE_NAMES, grace).await
+}

@@ -1,0 +1,160 @@
+//! Configuration, parsed once at start-up into types: built-in defaults, then
+//! a TOML file (`hongxin.toml`, or the file given with `--config`), then
+//! `HONGXIN_*` environment variables (`HONGXIN_NATS_URL`,
+//! `HONGXIN_PORTS__ORGANIZATION`, ...).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    /// Where the embedded default keeps its SQLite files.
+    pub data_dir: PathBuf,
+    /// PostgreSQL for the distributed mode; each service uses a schema of
+    /// its own in it. A secret, since it may carry a password.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// NATS for the distributed mode.
+    pub nats_url: String,
+    /// Replicas of each JetStream stream (3 on a production cluster).
+    pub nats_replicas: usize,
+    /// Interface every server binds to.
+    pub host: IpAddr,
+    pub ports: Ports,
+    pub telemetry: Telemetry,
+    /// How long a stopping server waits for calls in flight.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// One port per service, so every service speaks its own gRPC API even
+/// when all run in one process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Ports {
+    pub organization: u16,
+    pub pipeline: u16,
+    pub grid: u16,
+    pub care: u16,
+    pub projection: u16,
+    /// The dashboard and its HTTP JSON API.
+    pub http: u16,
+    /// Prometheus `/metrics` of a distributed service process.
+    pub metrics: u16,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Telemetry {
+    /// `tracing` filter, e.g. "info,hongxin=debug".
+    pub log_filter: String,
+    /// "pretty" for people, "json" for log collectors.
+    pub log_format: String,
+    /// OTLP/gRPC collector, e.g. "http://127.0.0.1:4317"; off when empty.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    data_dir: PathBuf,
+    database_max_connections: u32,
+    nats_url: String,
+    nats_replicas: usize,
+    host: IpAddr,
+    ports: Ports,
+    telemetry: Telemetry,
+    shutdown_grace_seconds: u64,
+}
+
+fn defaults() -> Defaults {
+    Defaults {
+        data_dir: PathBuf::from("./data"),
+        database_max_connections: 16,
+        nats_url: "nats://127.0.0.1:4222".to_owned(),
+        nats_replicas: 1,
+        host: IpAddr::from([127, 0, 0, 1]),
+        ports: Ports {
+            organization: 50051,
+            pipeline: 50052,
+            grid: 50053,
+            care: 50054,
+            projection: 50055,
+            http: 8080,
+            metrics: 9090,
+        },
+        telemetry: Telemetry {
+            log_filter: "info".to_owned(),
+            log_format: "pretty".to_owned(),
+            otlp_endpoint: None,
+        },
+        shutdown_grace_seconds: 10,
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if it exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        Self::figment(file)
+            .merge(Env::prefixed("HONGXIN_").split("__"))
+            .extract()
+    }
+
+    /// Defaults and `file` only, for tests that must not see the
+    /// environment.
+    pub fn load_without_env(file: Option<&Path>) -> Result<Self, figment::Error> {
+        Self::figment(file).extract()
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        let file = file.map_or_else(|| PathBuf::from("hongxin.toml"), Path::to_owned);
+        Figment::from(Serialized::defaults(defaults())).merge(Toml::file(file))
+    }
+
+    /// Configuration for tests: every port 0 (the OS picks), data in `dir`.
+    pub fn for_tests(dir: &Path) -> Self {
+        let mut c = Self::load_without_env(Some(&dir.join("none.toml")))
+            .unwrap_or_else(|e| unreachable!("built-in defaults parse: {e}"));
+        c.data_dir = dir.to_owned();
+        c.ports = Ports {
+            organization: 0,
+            pipeline: 0,
+            grid: 0,
+            care: 0,
+            projection: 0,
+            http: 0,
+            metrics: 0,
+        };
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("hx-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("hongxin.toml");
+        std::fs::write(
+            &file,
+            "nats_url = \"nats://10.0.0.1:4222\"\n[ports]\nhttp = 9999\n",
+        )
+        .expect("write");
+        let c = Config::load_without_env(Some(&file)).expect("parse");
+        assert_eq!(c.nats_url, "nats://10.0.0.1:4222");
+        assert_eq!(c.ports.http, 9999);
+        assert_eq!(
+            c.ports.organization, 50051,
+            "untouched values keep their defaults"
+        );
+        std::fs::write(&file, "[ports]\nhttp = \"eighty\"\n").expect("write");
+        assert!(
+            Config::load_without_env(Some(&file)).is_err(),
+            "a wrong type is an error, not a default"
+        );
+    }
+}

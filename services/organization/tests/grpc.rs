@@ -1,0 +1,309 @@
+//! The organization service through a real tonic server on port 0, with
+//! health and reflection, on SQLite (embedded default) and PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hongxin_domain::SystemClock;
+use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_proto::organization::v1 as pb;
+use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
+use hongxin_runtime::Shutdown;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt as _;
+use uuid::Uuid;
+
+struct Running {
+    client: OrganizationServiceClient<Channel>,
+    channel: Channel,
+    store: EventStore,
+    shutdown: Shutdown,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn spawn(config: StoreConfig, dir: Option<tempfile::TempDir>) -> Running {
+    let store = EventStore::open(&config).await.expect("store");
+    let app = hongxin_organization::build(
+        "127.0.0.1:0".parse().expect("addr"),
+        store.clone(),
+        Arc::new(SystemClock),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("bind");
+    let port = app.port();
+    let shutdown = Shutdown::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    Running {
+        client: OrganizationServiceClient::new(channel.clone()),
+        channel,
+        store,
+        shutdown,
+        server,
+        _dir: dir,
+    }
+}
+
+async fn sqlite() -> Running {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    };
+    spawn(config, Some(dir)).await
+}
+
+async fn postgres() -> Running {
+    spawn(
+        StoreConfig::Postgres {
+            url: hongxin_testkit::pg::url(),
+            schema: hongxin_testkit::pg::fresh_schema(),
+            max_connections: 4,
+        },
+        None,
+    )
+    .await
+}
+
+fn register(id: Uuid) -> pb::RegisterIndustryCommitteeRequest {
+    pb::RegisterIndustryCommitteeRequest {
+        committee_id: id.to_string(),
+        name: "外卖行业党委".to_owned(),
+        industry: pb::Industry::FoodDelivery as i32,
+        lead_department: "县市场监管局".to_owned(),
+    }
+}
+
+async fn round_trip(mut app: Running) {
+    let id = Uuid::now_v7();
+    let mut request = tonic::Request::new(register(id));
+    let correlation = Uuid::now_v7().to_string();
+    request
+        .metadata_mut()
+        .insert("x-correlation-id", correlation.parse().expect("ascii"));
+    let response = app
+        .client
+        .register_industry_committee(request)
+        .await
+        .expect("register");
+    assert_eq!(
+        response
+            .metadata()
+            .get("x-correlation-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(correlation.as_str()),
+        "the correlation id comes back"
+    );
+    let c = response.into_inner().committee.expect("committee");
+    assert_eq!((c.name.as_str(), c.version), ("外卖行业党委", 1));
+
+    // A retry registers nothing new.
+    let again = app
+        .client
+        .register_industry_committee(register(id))
+        .await
+        .expect("retry");
+    assert_eq!(again.into_inner().committee.expect("committee").version, 1);
+
+    let set = app
+        .client
+        .set_committee_responsibilities(pb::SetCommitteeResponsibilitiesRequest {
+            committee_id: id.to_string(),
+            responsibilities: vec!["组织覆盖".into(), "发展党员".into()],
+            expected_version: 1,
+        })
+        .await
+        .expect("set")
+        .into_inner()
+        .committee
+        .expect("committee");
+    assert_eq!(set.version, 2);
+
+    let got = app
+        .client
+        .get_industry_committee(pb::GetIndustryCommitteeRequest {
+            committee_id: id.to_string(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .committee
+        .expect("committee");
+    assert_eq!(got.responsibilities, ["组织覆盖", "发展党员"]);
+    assert_eq!(got.industry, pb::Industry::FoodDelivery as i32);
+
+    // The event carries the call's correlation id.
+    let events = app.store.read_all(0, 10).await.expect("read");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].metadata.correlation_id.to_string(), correlation);
+    assert_eq!(events[0].event_type, "IndustryCommitteeRegistered");
+
+    // Health and reflection answer.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "hongxin.organization.v1.OrganizationService".to_owned(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let services = list_services(app.channel.clone()).await;
+    assert!(
+        services
+            .iter()
+            .any(|s| s == "hongxin.organization.v1.OrganizationService"),
+        "{services:?}"
+    );
+    assert!(
+        services.iter().any(|s| s == "grpc.health.v1.Health"),
+        "{services:?}"
+    );
+
+    app.shutdown.trigger();
+    app.server.await.expect("join").expect("clean stop");
+}
+
+async fn list_services(channel: Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let message = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("one response");
+    match message.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+async fn bad_input(mut app: Running) {
+    // Malformed id: InvalidArgument with a field violation, nothing written.
+    let mut bad = register(Uuid::now_v7());
+    bad.committee_id = "not-a-uuid".to_owned();
+    bad.name = " ".to_owned();
+    let status = app
+        .client
+        .register_industry_committee(bad)
+        .await
+        .expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations = status
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations;
+    assert_eq!(violations[0].field, "committee_id");
+
+    let mut bad = register(Uuid::now_v7());
+    bad.industry = 99;
+    let status = app
+        .client
+        .register_industry_committee(bad)
+        .await
+        .expect_err("industry");
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let mut bad = register(Uuid::now_v7());
+    bad.name = "党".repeat(101);
+    let status = app
+        .client
+        .register_industry_committee(bad)
+        .await
+        .expect_err("long name");
+    assert_eq!(
+        status
+            .get_details_bad_request()
+            .expect("details")
+            .field_violations[0]
+            .field,
+        "name"
+    );
+
+    // Unknown committee: NotFound.
+    let status = app
+        .client
+        .get_industry_committee(pb::GetIndustryCommitteeRequest {
+            committee_id: Uuid::now_v7().to_string(),
+        })
+        .await
+        .expect_err("missing");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // Another registration under the same id: FailedPrecondition.
+    let id = Uuid::now_v7();
+    app.client
+        .register_industry_committee(register(id))
+        .await
+        .expect("register");
+    let mut other = register(id);
+    other.name = "快递行业党委".to_owned();
+    let status = app
+        .client
+        .register_industry_committee(other)
+        .await
+        .expect_err("taken");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // A stale expected version: Aborted.
+    let status = app
+        .client
+        .set_committee_responsibilities(pb::SetCommitteeResponsibilitiesRequest {
+            committee_id: id.to_string(),
+            responsibilities: vec!["组织覆盖".into()],
+            expected_version: 7,
+        })
+        .await
+        .expect_err("stale");
+    assert_eq!(status.code(), Code::Aborted);
+
+    assert_eq!(
+        app.store.head_position().await.expect("head"),
+        1,
+        "only the one good registration was written"
+    );
+}
+
+#[tokio::test]
+async fn round_trip_on_sqlite() {
+    round_trip(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn round_trip_on_postgres() {
+    round_trip(postgres().await).await;
+}
+
+#[tokio::test]
+async fn bad_input_on_sqlite() {
+    bad_input(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn bad_input_on_postgres() {
+    bad_input(postgres().await).await;
+}
