@@ -112,9 +112,11 @@ impl EventFeed {
                     .await
                     .ok_or(BusError::Closed)?
                     .map_err(BusError::nats)?;
+                let pending = message.info().map(|i| i.pending).unwrap_or(0);
                 match EventEnvelope::decode(message.payload.as_ref()) {
                     Ok(envelope) => Ok(Delivery {
                         envelope,
+                        pending,
                         ack: Ack::JetStream(Box::new(message)),
                     }),
                     Err(e) => {
@@ -143,8 +145,10 @@ impl EventFeed {
                     *events = store.follow(position);
                 }
                 let event = events.next().await.ok_or(BusError::Closed)??;
+                let head = *store.watch_head().borrow();
                 Ok(Delivery {
                     envelope: envelope_of(context, &event),
+                    pending: head.saturating_sub(event.global_position),
                     ack: Ack::InProcess {
                         store: store.clone(),
                         name: name.clone(),
@@ -161,6 +165,9 @@ impl EventFeed {
 #[derive(Debug)]
 pub struct Delivery {
     pub envelope: EventEnvelope,
+    /// Events of the context still waiting behind this one, as far as the
+    /// transport knows: the consumer's lag.
+    pub pending: u64,
     ack: Ack,
 }
 

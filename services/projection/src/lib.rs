@@ -1,1 +1,207 @@
+//! The projection service: consumes every context's events and keeps the
+//! read models of the county dashboard, with an exactly-once effect: each
+//! read-model change commits in one transaction with the checkpoint of the
+//! event behind it, so a redelivered event changes nothing.
+//!
+//! Architecture Invariant: figures on the dashboard come only from these
+//! read models, which come only from events.
 
+mod readmodel;
+mod web;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hongxin_bus::{Delivery, EventFeed};
+use hongxin_runtime::Shutdown;
+use serde::Serialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+pub use readmodel::Applied;
+
+/// Applies one envelope to the read models (what the feed runner does for
+/// each delivery), for tests and rebuild tools.
+pub async fn apply(
+    projection: &Projection,
+    envelope: &hongxin_bus::EventEnvelope,
+) -> Result<Applied, sqlx::Error> {
+    readmodel::apply(&projection.pool, envelope).await
+}
+pub use web::routes;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Where the read models live.
+#[derive(Clone, Debug)]
+pub enum ProjectionDb {
+    Sqlite { path: std::path::PathBuf },
+    Postgres { url: String, schema: String },
+}
+
+/// Freshness of one context's read models.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Freshness {
+    /// Last applied position in the context's store.
+    pub position: u64,
+    /// Events still waiting.
+    pub pending: u64,
+    /// Seconds between the last applied event's commit and now, while
+    /// events are pending; 0 when caught up.
+    pub lag_seconds: f64,
+    /// A gap in positions was seen and is being waited out.
+    pub gap: bool,
+}
+
+/// The read models and their freshness.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    pool: AnyPool,
+    freshness: Arc<RwLock<BTreeMap<String, Freshness>>>,
+}
+
+impl Projection {
+    /// Connects and migrates the read-model database.
+    pub async fn open(db: &ProjectionDb) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = match db {
+            ProjectionDb::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
+            ProjectionDb::Postgres { url, schema } => {
+                let admin = sqlx::PgPool::connect(url)
+                    .await
+                    .context("failed to reach PostgreSQL")?;
+                admin
+                    .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                    .await
+                    .context("failed to create the projection schema")?;
+                admin.close().await;
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}options=-c%20search_path%3D{schema}")
+            }
+        };
+        let options = AnyConnectOptions::from_str(&url).context("bad read-model database URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if matches!(db, ProjectionDb::Sqlite { .. }) {
+                1
+            } else {
+                8
+            })
+            .connect_with(options)
+            .await
+            .context("failed to open the read-model database")?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .context("failed to migrate the read models")?;
+        let saved: Vec<(String, i64)> =
+            sqlx::query_as("SELECT context, position FROM projection_checkpoints")
+                .fetch_all(&pool)
+                .await
+                .context("failed to read the projection checkpoints")?;
+        let freshness = saved
+            .into_iter()
+            .map(|(context, position)| {
+                let f = Freshness {
+                    position: position as u64,
+                    ..Freshness::default()
+                };
+                (context, f)
+            })
+            .collect();
+        Ok(Self {
+            pool,
+            freshness: Arc::new(RwLock::new(freshness)),
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Freshness per context.
+    pub fn freshness(&self) -> BTreeMap<String, Freshness> {
+        self.freshness
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies one context's feed until shutdown.
+    pub async fn run(&self, context: &str, mut feed: EventFeed, shutdown: Shutdown) {
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let next = tokio::select! {
+                _ = &mut stop => return,
+                n = feed.next() => n,
+            };
+            match next {
+                Ok(delivery) => {
+                    backoff = Duration::from_millis(100);
+                    self.handle(context, delivery).await;
+                }
+                Err(hongxin_bus::BusError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(context, error = %e, "projection feed failed; retrying");
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, context: &str, delivery: Delivery) {
+        let position = delivery.envelope.global_position;
+        let recorded_at = delivery
+            .envelope
+            .recorded_at
+            .as_ref()
+            .map(|t| t.seconds)
+            .unwrap_or(0);
+        let pending = delivery.pending;
+        match readmodel::apply(&self.pool, &delivery.envelope).await {
+            Ok(applied) => {
+                if applied == Applied::Gap {
+                    tracing::warn!(
+                        context,
+                        position,
+                        "event arrived before an earlier one; waiting for it"
+                    );
+                    metrics::counter!("hongxin_projection_gaps_total", "context" => context.to_owned()).increment(1);
+                    let _ = delivery.nak(Duration::from_millis(200)).await;
+                } else if let Err(e) = delivery.ack().await {
+                    // The effect is committed; a redelivery will be a no-op.
+                    tracing::warn!(context, position, error = %e, "ack failed");
+                }
+                let lag = if pending == 0 {
+                    0.0
+                } else {
+                    (chrono::Utc::now().timestamp() - recorded_at).max(0) as f64
+                };
+                let mut map = self.freshness.write().unwrap_or_else(|p| p.into_inner());
+                let f = map.entry(context.to_owned()).or_default();
+                if applied != Applied::Gap {
+                    f.position = f.position.max(position);
+                }
+                f.pending = pending;
+                f.lag_seconds = lag;
+                f.gap = applied == Applied::Gap;
+                metrics::gauge!("hongxin_projection_lag_events", "context" => context.to_owned())
+                    .set(pending as f64);
+                metrics::gauge!("hongxin_projection_lag_seconds", "context" => context.to_owned())
+                    .set(lag);
+            }
+            Err(e) => {
+                tracing::warn!(context, position, error = %e, "read-model update failed; will retry");
+                let _ = delivery.nak(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

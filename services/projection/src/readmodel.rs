@@ -1,0 +1,102 @@
+//! Applying one event to the read models, exactly once in effect.
+
+use hongxin_proto::eventing::v1::EventEnvelope;
+use hongxin_proto::organization::v1 as org;
+use prost::Message as _;
+use sqlx::{Any, AnyPool, Transaction};
+
+/// What applying an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The read models changed and the checkpoint moved to the event.
+    Applied,
+    /// The event was applied before (a redelivery); nothing changed.
+    Duplicate,
+    /// An earlier event of the context has not been applied yet; nothing
+    /// changed, and the event must come again later.
+    Gap,
+}
+
+fn micros(t: Option<&prost_types::Timestamp>) -> i64 {
+    t.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+}
+
+/// Applies `e` in one transaction with its checkpoint.
+pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
+            .bind(&e.context)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let last = last.unwrap_or(0) as u64;
+    if e.global_position <= last {
+        return Ok(Applied::Duplicate);
+    }
+    if e.global_position != last + 1 {
+        return Ok(Applied::Gap);
+    }
+    sqlx::query(
+        "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, 1) \
+         ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + 1",
+    )
+    .bind(&e.context)
+    .bind(&e.event_type)
+    .execute(&mut *tx)
+    .await?;
+    apply_to_models(&mut tx, e).await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (context, position, recorded_at_us, updated_at_us) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (context) DO UPDATE SET position = excluded.position, \
+         recorded_at_us = excluded.recorded_at_us, updated_at_us = excluded.updated_at_us",
+    )
+    .bind(&e.context)
+    .bind(e.global_position as i64)
+    .bind(micros(e.recorded_at.as_ref()))
+    .bind(chrono::Utc::now().timestamp_micros())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Applied::Applied)
+}
+
+async fn apply_to_models(
+    tx: &mut Transaction<'_, Any>,
+    e: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    match (e.context.as_str(), e.event_type.as_str()) {
+        ("organization", "IndustryCommitteeRegistered") => {
+            let Ok(c) = org::IndustryCommitteeRegistered::decode(e.payload.as_slice()) else {
+                tracing::error!(
+                    position = e.global_position,
+                    "malformed IndustryCommitteeRegistered; counted, not projected"
+                );
+                metrics::counter!("hongxin_projection_malformed_total").increment(1);
+                return Ok(());
+            };
+            let industry = org::Industry::try_from(c.industry)
+                .map(|i| {
+                    i.as_str_name()
+                        .trim_start_matches("INDUSTRY_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO committees (committee_id, name, industry, lead_department, registered_at_us) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (committee_id) DO NOTHING",
+            )
+            .bind(c.committee_id)
+            .bind(c.name)
+            .bind(industry)
+            .bind(c.lead_department)
+            .bind(micros(e.occurred_at.as_ref()))
+            .execute(&mut **tx)
+            .await?;
+        }
+        _ => {
+            // Counted in event_counts; no read model of its own yet.
+            tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The projection end to end: commands through the organization service's
+//! handler, events through the in-process feed (embedded default) or the
+//! outbox relay and JetStream (distributed), figures out of the dashboard's
+//! JSON.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use hongxin_bus::{EventFeed, JetStreamSettings, OutboxRelay};
+use hongxin_domain::{CommandContext, CommandHandler, RetryPolicy};
+use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_organization::committee::{Command, CommitteeDecider, Industry};
+use hongxin_projection::{Applied, Projection, ProjectionDb};
+use hongxin_runtime::Shutdown;
+use tower::ServiceExt as _;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn register(handler: &CommandHandler<CommitteeDecider>, industry: Industry, n: usize) {
+    for i in 0..n {
+        let id = Uuid::now_v7();
+        let command = Command::Register {
+            committee_id: id,
+            name: format!("行业党委{i}"),
+            industry,
+            lead_department: "县委组织部".to_owned(),
+        };
+        handler
+            .handle(
+                &CommandHandler::<CommitteeDecider>::stream_id(id),
+                &command,
+                &CommandContext::new("test"),
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("register");
+    }
+}
+
+async fn overview(p: &Projection) -> serde_json::Value {
+    let response = hongxin_projection::routes(p.clone())
+        .oneshot(
+            axum::http::Request::get("/api/v1/overview")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+fn committees(o: &serde_json::Value, industry: &str) -> i64 {
+    o["committees_by_industry"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["industry"] == industry)
+        .map_or(0, |r| r["committees"].as_i64().expect("number"))
+}
+
+/// Waits until the projection has applied `n` organization events.
+async fn wait_applied(p: &Projection, n: u64) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if p.freshness()
+                .get("organization")
+                .is_some_and(|f| f.position >= n)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the projection did not catch up in time");
+}
+
+#[tokio::test]
+async fn embedded_default_commands_reach_the_dashboard() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let shutdown = Shutdown::new();
+    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+        .await
+        .expect("feed");
+    let runner = {
+        let p = projection.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, s).await })
+    };
+    register(&handler, Industry::Express, 3).await;
+    register(&handler, Industry::FoodDelivery, 2).await;
+    wait_applied(&projection, 5).await;
+    let o = overview(&projection).await;
+    assert_eq!(committees(&o, "express"), 3);
+    assert_eq!(committees(&o, "food_delivery"), 2);
+    assert_eq!(o["events"][0]["events"], 5);
+    shutdown.trigger();
+    runner.await.expect("runner");
+}
+
+#[tokio::test]
+async fn distributed_commands_reach_the_dashboard_through_jetstream() {
+    let context_suffix = &Uuid::new_v4().simple().to_string()[..8];
+    let schema = hongxin_testkit::pg::fresh_schema();
+    let store = EventStore::open(&StoreConfig::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: schema.clone(),
+        max_connections: 4,
+    })
+    .await
+    .expect("store");
+    let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+    // The relay publishes on the real subjects and stream, so this test has
+    // a server of its own.
+    let nats = hongxin_testkit::nats::PrivateNats::start()
+        .await
+        .expect("private nats-server");
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let shutdown = Shutdown::new();
+    let relay = OutboxRelay::new(store.clone(), js.clone(), "organization");
+    tokio::spawn(relay.run(shutdown.wait()));
+    let projection = Projection::open(&ProjectionDb::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: format!("{schema}_p"),
+    })
+    .await
+    .expect("projection");
+    let durable = format!("projection_{context_suffix}");
+    let feed = EventFeed::jetstream(&js, "organization", &durable, &JetStreamSettings::default())
+        .await
+        .expect("feed");
+    {
+        let p = projection.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    register(&handler, Industry::Transport, 4).await;
+    wait_applied(&projection, 4).await;
+    assert_eq!(committees(&overview(&projection).await, "transport"), 4);
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn a_killed_projection_resumes_with_the_same_figures_as_a_clean_rebuild() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+    let db = ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    };
+
+    // Kill the projection (abort its task) again and again while commands flow.
+    let writer = {
+        let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+        tokio::spawn(async move { register(&handler, Industry::LiveCommerce, 60).await })
+    };
+    for _ in 0..6 {
+        let p = Projection::open(&db).await.expect("projection");
+        let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+            .await
+            .expect("feed");
+        let task = tokio::spawn(async move { p.run("organization", feed, Shutdown::new()).await });
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    writer.await.expect("writer");
+    register(&handler, Industry::Express, 1).await;
+    let p = Projection::open(&db).await.expect("projection");
+    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+        .await
+        .expect("feed");
+    let shutdown = Shutdown::new();
+    {
+        let p = p.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    wait_applied(&p, 61).await;
+    let resumed = overview(&p).await;
+
+    let clean = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("rebuild.db"),
+    })
+    .await
+    .expect("clean");
+    let feed = EventFeed::in_process(store.clone(), "organization", "rebuild")
+        .await
+        .expect("feed");
+    {
+        let c = clean.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { c.run("organization", feed, s).await });
+    }
+    wait_applied(&clean, 61).await;
+    let rebuilt = overview(&clean).await;
+    assert_eq!(
+        resumed["committees_by_industry"],
+        rebuilt["committees_by_industry"]
+    );
+    assert_eq!(resumed["events"], rebuilt["events"]);
+    assert_eq!(committees(&resumed, "live_commerce"), 60);
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn a_redelivered_event_changes_nothing_and_a_gap_is_held_back() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    register(
+        &CommandHandler::new(store.clone(), CommitteeDecider),
+        Industry::Express,
+        3,
+    )
+    .await;
+    let envelopes: Vec<_> = store
+        .read_all(0, 10)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| hongxin_bus::envelope_of("organization", e))
+        .collect();
+    for db in [
+        ProjectionDb::Sqlite {
+            path: dir.path().join("p.db"),
+        },
+        ProjectionDb::Postgres {
+            url: hongxin_testkit::pg::url(),
+            schema: hongxin_testkit::pg::fresh_schema(),
+        },
+    ] {
+        let p = Projection::open(&db).await.expect("projection");
+        assert_eq!(
+            hongxin_projection::apply(&p, &envelopes[0])
+                .await
+                .expect("apply"),
+            Applied::Applied
+        );
+        assert_eq!(
+            hongxin_projection::apply(&p, &envelopes[0])
+                .await
+                .expect("again"),
+            Applied::Duplicate
+        );
+        assert_eq!(
+            hongxin_projection::apply(&p, &envelopes[2])
+                .await
+                .expect("gap"),
+            Applied::Gap
+        );
+        assert_eq!(
+            hongxin_projection::apply(&p, &envelopes[1])
+                .await
+                .expect("apply"),
+            Applied::Applied
+        );
+        assert_eq!(
+            hongxin_projection::apply(&p, &envelopes[2])
+                .await
+                .expect("apply"),
+            Applied::Applied
+        );
+        let o = overview(&p).await;
+        assert_eq!(committees(&o, "express"), 3);
+        assert_eq!(o["events"][0]["events"], 3);
+    }
+}
