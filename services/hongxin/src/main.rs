@@ -1,1 +1,75 @@
-fn main() {}
+//! `hongxin`: the one command line of the platform.
+//!
+//! - `hongxin up`: the embedded default, every service in one process, SQLite
+//!   under `./data`, events delivered in-process, the dashboard on :8080;
+//! - `hongxin serve <service>`: one service of the distributed mode, on
+//!   PostgreSQL and NATS JetStream;
+//! - `hongxin migrate`: applies the stores' migrations and exits.
+
+mod distributed;
+mod embedded;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hongxin_runtime::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hongxin",
+    version,
+    about = "红新: new-employment-group Party building and grassroots governance"
+)]
+struct Cli {
+    /// Configuration file (TOML); HONGXIN_* environment variables override it.
+    #[arg(long, global = true, env = "HONGXIN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the whole system in this process (SQLite, in-process events).
+    Up,
+    /// Runs one service of the distributed mode (PostgreSQL, NATS JetStream).
+    Serve {
+        #[arg(value_enum)]
+        service: Service,
+    },
+    /// Applies every store's migrations and exits.
+    Migrate {
+        /// Migrate the embedded default's SQLite files instead of PostgreSQL.
+        #[arg(long)]
+        embedded: bool,
+    },
+}
+
+/// The services built so far.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Service {
+    Organization,
+    Projection,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let name = match &cli.command {
+            Command::Up => "hongxin".to_owned(),
+            Command::Serve { service } => format!("hongxin-{service:?}").to_lowercase(),
+            Command::Migrate { .. } => "hongxin-migrate".to_owned(),
+        };
+        let _telemetry = hongxin_runtime::telemetry::init(&config.telemetry, &name)?;
+        match cli.command {
+            Command::Up => embedded::up(config).await,
+            Command::Serve { service } => distributed::serve(config, service).await,
+            Command::Migrate { embedded: true } => embedded::migrate(&config).await,
+            Command::Migrate { embedded: false } => distributed::migrate(&config).await,
+        }
+    })
+}

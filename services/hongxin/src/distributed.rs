@@ -1,0 +1,137 @@
+//! The distributed mode: one service per process, PostgreSQL and NATS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hongxin_bus::{EventFeed, JetStreamSettings, OutboxRelay};
+use hongxin_domain::SystemClock;
+use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_projection::{Projection, ProjectionDb};
+use hongxin_runtime::{Config, Shutdown};
+use secrecy::ExposeSecret as _;
+
+use crate::Service;
+use crate::embedded::supervise;
+
+fn database_url(config: &Config) -> anyhow::Result<String> {
+    config
+        .database_url
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned())
+        .context("the distributed mode needs database_url (HONGXIN_DATABASE_URL)")
+}
+
+async fn store(config: &Config, schema: &str) -> anyhow::Result<EventStore> {
+    EventStore::open(&StoreConfig::Postgres {
+        url: database_url(config)?,
+        schema: schema.to_owned(),
+        max_connections: config.database_max_connections,
+    })
+    .await
+    .with_context(|| format!("failed to open the {schema} store"))
+}
+
+async fn jetstream(config: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .name("hongxin")
+        .retry_on_initial_connect()
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("failed to reach NATS at {}", config.nats_url))?;
+    Ok(async_nats::jetstream::new(client))
+}
+
+fn settings(config: &Config) -> JetStreamSettings {
+    JetStreamSettings {
+        replicas: config.nats_replicas,
+        ..JetStreamSettings::default()
+    }
+}
+
+pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
+    store(config, hongxin_organization::CONTEXT).await?;
+    Projection::open(&ProjectionDb::Postgres {
+        url: database_url(config)?,
+        schema: "projection".to_owned(),
+    })
+    .await?;
+    tracing::info!("PostgreSQL stores migrated");
+    Ok(())
+}
+
+pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    let metrics_port = match service {
+        Service::Organization => {
+            let store = store(&config, hongxin_organization::CONTEXT).await?;
+            let js = jetstream(&config).await?;
+            let relay = OutboxRelay::new(store.clone(), js, hongxin_organization::CONTEXT)
+                .with_settings(settings(&config));
+            tasks.spawn({
+                let s = shutdown.clone();
+                async move {
+                    relay.run(s.wait()).await;
+                    Ok(())
+                }
+            });
+            let app = hongxin_organization::build(
+                SocketAddr::new(config.host, config.ports.organization),
+                store,
+                Arc::new(SystemClock),
+                grace,
+            )
+            .await?;
+            println!("organization: grpc://{}:{}", config.host, app.port());
+            tasks.spawn(app.run_until_stopped(shutdown.clone()));
+            Some(config.ports.metrics)
+        }
+        Service::Projection => {
+            let projection = Projection::open(&ProjectionDb::Postgres {
+                url: database_url(&config)?,
+                schema: "projection".to_owned(),
+            })
+            .await?;
+            let js = jetstream(&config).await?;
+            let context = hongxin_organization::CONTEXT;
+            let feed = EventFeed::jetstream(&js, context, "projection", &settings(&config)).await?;
+            tasks.spawn({
+                let p = projection.clone();
+                let s = shutdown.clone();
+                async move {
+                    p.run(context, feed, s).await;
+                    Ok(())
+                }
+            });
+            let http = hongxin_runtime::http::bind(SocketAddr::new(config.host, config.ports.http))
+                .await?;
+            println!(
+                "dashboard: http://{}:{}/",
+                config.host,
+                http.local_addr()?.port()
+            );
+            let router =
+                hongxin_projection::routes(projection).merge(hongxin_runtime::http::ops_routes());
+            let s = shutdown.clone();
+            tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
+            None // metrics are on the dashboard's port
+        }
+    };
+    if let Some(port) = metrics_port {
+        let http = hongxin_runtime::http::bind(SocketAddr::new(config.host, port)).await?;
+        println!(
+            "metrics: http://{}:{}/metrics",
+            config.host,
+            http.local_addr()?.port()
+        );
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            Ok(hongxin_runtime::http::serve(http, hongxin_runtime::http::ops_routes(), s).await?)
+        });
+    }
+    supervise(&mut tasks, &shutdown).await
+}

@@ -1,0 +1,204 @@
+//! The `hongxin` binary as people and operators run it: real processes,
+//! killed and restarted.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hongxin_proto::organization::v1 as pb;
+use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
+use hongxin_testkit::{free_port, nats::wait_for_port};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start hongxin")
+}
+
+async fn client(port: u16) -> OrganizationServiceClient<tonic::transport::Channel> {
+    wait_for_port(port).await.expect("gRPC port");
+    OrganizationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect")
+}
+
+fn committee(i: usize) -> pb::RegisterIndustryCommitteeRequest {
+    pb::RegisterIndustryCommitteeRequest {
+        committee_id: Uuid::now_v7().to_string(),
+        name: format!("快递行业党委{i}"),
+        industry: pb::Industry::Express as i32,
+        lead_department: "县邮政管理局".to_owned(),
+    }
+}
+
+/// A plain HTTP/1.0 GET, enough for the dashboard's JSON.
+async fn get(port: u16, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+fn sigterm(child: &Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("running") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+}
+
+#[tokio::test]
+async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (grpc, http) = (free_port(), free_port());
+    let mut up = hongxin(
+        dir.path(),
+        &[
+            ("HONGXIN_PORTS__ORGANIZATION", grpc.to_string()),
+            ("HONGXIN_PORTS__HTTP", http.to_string()),
+        ],
+        &["up"],
+    );
+    let mut c = client(grpc).await;
+    for i in 0..3 {
+        c.register_industry_committee(committee(i))
+            .await
+            .expect("register");
+    }
+    wait_for_port(http).await.expect("dashboard port");
+    let body = tokio::time::timeout(WAIT, async {
+        loop {
+            let body = get(http, "/api/v1/overview").await;
+            if body.contains("\"committees\":3") {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the dashboard did not show the committees");
+    assert!(body.contains("\"industry\":\"express\""), "{body}");
+    assert!(get(http, "/").await.contains("红新"));
+    assert!(
+        get(http, "/metrics")
+            .await
+            .contains("hongxin_eventstore_events_appended_total")
+    );
+
+    sigterm(&up);
+    let status = tokio::time::timeout(WAIT, up.wait())
+        .await
+        .expect("stopped in time")
+        .expect("exit status");
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    assert!(dir.path().join("data/organization.db").exists());
+}
+
+#[tokio::test]
+async fn a_killed_service_publishes_every_committed_event_exactly_once_after_restart() {
+    let nats = hongxin_testkit::nats::PrivateNats::start()
+        .await
+        .expect("private nats-server");
+    let database = hongxin_testkit::pg::fresh_database()
+        .await
+        .expect("database");
+    let dir = tempfile::tempdir().expect("dir");
+    let grpc = free_port();
+    let envs = [
+        ("HONGXIN_DATABASE_URL", database.clone()),
+        ("HONGXIN_NATS_URL", nats.url()),
+        ("HONGXIN_PORTS__ORGANIZATION", grpc.to_string()),
+        ("HONGXIN_PORTS__METRICS", free_port().to_string()),
+    ];
+    let mut acknowledged = 0usize;
+    for round in 0..3 {
+        let mut service = hongxin(dir.path(), &envs, &["serve", "organization"]);
+        let c = client(grpc).await;
+        // Commands in flight from 8 callers when the process is killed.
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let mut c = c.clone();
+            calls.spawn(async move {
+                c.register_industry_committee(committee(round * 100 + i))
+                    .await
+                    .is_ok()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(40 * (round as u64 + 1))).await;
+        service.kill().await.expect("SIGKILL");
+        while let Some(ok) = calls.join_next().await {
+            if ok.expect("join") {
+                acknowledged += 1;
+            }
+        }
+    }
+    // Restart once more and let the relay finish.
+    let mut service = hongxin(dir.path(), &envs, &["serve", "organization"]);
+    wait_for_port(grpc).await.expect("port");
+
+    let pool = sqlx::PgPool::connect(&database).await.expect("connect");
+    let committed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organization.events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    eprintln!("acknowledged {acknowledged}, committed {committed}");
+    assert!(
+        committed as usize >= acknowledged,
+        "every acknowledged command is committed"
+    );
+
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    let mut stream = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(mut s) = js.get_stream("HONGXIN_ORGANIZATION").await {
+                if s.info().await.map(|i| i.state.messages).unwrap_or(0) >= committed as u64 {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("not every committed event reached JetStream");
+    let info = stream.info().await.expect("info").clone();
+    assert_eq!(
+        info.state.messages, committed as u64,
+        "an event was published twice"
+    );
+    let mut ids = HashSet::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let m = stream.get_raw_message(seq).await.expect("message");
+        ids.insert(
+            m.headers
+                .get("Nats-Msg-Id")
+                .expect("id")
+                .as_str()
+                .to_owned(),
+        );
+    }
+    let stored: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM organization.events")
+        .fetch_all(&pool)
+        .await
+        .expect("ids");
+    let stored: HashSet<String> = stored.into_iter().map(|u| u.to_string()).collect();
+    assert_eq!(ids, stored, "JetStream holds exactly the committed events");
+    service.kill().await.expect("stop");
+}
