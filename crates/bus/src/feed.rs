@@ -38,7 +38,7 @@ impl std::fmt::Debug for EventFeed {
 enum Inner {
     JetStream {
         durable: String,
-        messages: pull::Stream,
+        messages: Box<pull::Stream>,
     },
     InProcess {
         store: EventStore,
@@ -77,7 +77,7 @@ impl EventFeed {
         Ok(Self {
             inner: Inner::JetStream {
                 durable: durable.to_owned(),
-                messages,
+                messages: Box::new(messages),
             },
         })
     }

@@ -144,11 +144,11 @@ impl OutboxRelay {
         if position > checkpoint {
             // Only trust the stream if the message really is this store's
             // event at that position.
-            if let Some(event) = self.store.event_at(position).await? {
-                if event.event_id.to_string() == id {
-                    tracing::info!(context = %self.context, from = checkpoint, to = position, "relay checkpoint caught up with the stream");
-                    self.store.save_checkpoint(CHECKPOINT, position).await?;
-                }
+            if let Some(event) = self.store.event_at(position).await?
+                && event.event_id.to_string() == id
+            {
+                tracing::info!(context = %self.context, from = checkpoint, to = position, "relay checkpoint caught up with the stream");
+                self.store.save_checkpoint(CHECKPOINT, position).await?;
             }
         }
         Ok(())

@@ -136,10 +136,10 @@ impl<D: Decider> CommandHandler<D> {
         ctx: &CommandContext,
         retry: RetryPolicy,
     ) -> Result<Outcome<D>, CommandError> {
-        if let Some(key) = &ctx.idempotency_key {
-            if let Some(done) = self.store.find_idempotency_key(key).await? {
-                return self.replay(stream, done).await;
-            }
+        if let Some(key) = &ctx.idempotency_key
+            && let Some(done) = self.store.find_idempotency_key(key).await?
+        {
+            return self.replay(stream, done).await;
         }
         let attempts = match retry {
             RetryPolicy::Reload(n) if ctx.expected_version.is_none() => n.max(1),
@@ -149,13 +149,13 @@ impl<D: Decider> CommandHandler<D> {
         loop {
             attempt += 1;
             let loaded = self.load(stream).await?;
-            if let Some(expected) = ctx.expected_version {
-                if expected != loaded.version {
-                    return Err(CommandError::Conflict(format!(
-                        "it was changed by someone else (version {} now, you read {expected}); reload and try again",
-                        loaded.version
-                    )));
-                }
+            if let Some(expected) = ctx.expected_version
+                && expected != loaded.version
+            {
+                return Err(CommandError::Conflict(format!(
+                    "it was changed by someone else (version {} now, you read {expected}); reload and try again",
+                    loaded.version
+                )));
             }
             let events = self
                 .decider

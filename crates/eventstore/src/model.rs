@@ -192,13 +192,13 @@ impl AppendRequest {
                 "at most 1000 events per append",
             ));
         }
-        if let Some(key) = &self.idempotency_key {
-            if key.is_empty() || key.len() > MAX_NAME_LEN {
-                v.push(FieldViolation::new(
-                    "idempotency_key",
-                    "must be 1 to 200 bytes",
-                ));
-            }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > MAX_NAME_LEN)
+        {
+            v.push(FieldViolation::new(
+                "idempotency_key",
+                "must be 1 to 200 bytes",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, e) in self.events.iter().enumerate() {
@@ -234,13 +234,13 @@ impl AppendRequest {
                     "must be 1 to 200 bytes",
                 ));
             }
-            if let Some(tp) = &m.traceparent {
-                if !valid_traceparent(tp) {
-                    v.push(FieldViolation::new(
-                        field("metadata.traceparent"),
-                        "must be a W3C traceparent",
-                    ));
-                }
+            if let Some(tp) = &m.traceparent
+                && !valid_traceparent(tp)
+            {
+                v.push(FieldViolation::new(
+                    field("metadata.traceparent"),
+                    "must be a W3C traceparent",
+                ));
             }
             if m.tracestate.as_ref().is_some_and(|s| s.len() > 512) {
                 v.push(FieldViolation::new(

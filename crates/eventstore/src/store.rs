@@ -249,9 +249,9 @@ fn async_stream(
                 Ok(_) => {
                     // Wake on this process's next commit, or poll for another
                     // process's.
-                    match tokio::time::timeout(FOLLOW_POLL, head.changed()).await {
-                        Ok(Err(_)) => tokio::time::sleep(FOLLOW_POLL).await,
-                        Ok(Ok(())) | Err(_) => {}
+                    if let Ok(Err(_)) = tokio::time::timeout(FOLLOW_POLL, head.changed()).await {
+                        // The writer is gone; poll at the same pace.
+                        tokio::time::sleep(FOLLOW_POLL).await;
                     }
                 }
             }

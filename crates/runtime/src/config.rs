@@ -95,16 +95,16 @@ fn defaults() -> Defaults {
 
 impl Config {
     /// Defaults, then `file` (if it exists), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
-        Self::figment(file)
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        Ok(Self::figment(file)
             .merge(Env::prefixed("HONGXIN_").split("__"))
-            .extract()
+            .extract()?)
     }
 
     /// Defaults and `file` only, for tests that must not see the
     /// environment.
-    pub fn load_without_env(file: Option<&Path>) -> Result<Self, figment::Error> {
-        Self::figment(file).extract()
+    pub fn load_without_env(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        Ok(Self::figment(file).extract()?)
     }
 
     fn figment(file: Option<&Path>) -> Figment {

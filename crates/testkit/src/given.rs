@@ -1,7 +1,7 @@
 //! Given / when / then for deciders: past events, one command at a fixed
 //! time, and the events or the refusal expected. No I/O.
 //!
-//! ```ignore
+//! ```text
 //! given(CommitteeDecider, [registered()])
 //!     .when(SetResponsibilities { .. })
 //!     .then([responsibilities_set()]);

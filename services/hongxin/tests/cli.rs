@@ -168,10 +168,10 @@ async fn a_killed_service_publishes_every_committed_event_exactly_once_after_res
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
     let mut stream = tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(mut s) = js.get_stream("HONGXIN_ORGANIZATION").await {
-                if s.info().await.map(|i| i.state.messages).unwrap_or(0) >= committed as u64 {
-                    return s;
-                }
+            if let Ok(mut s) = js.get_stream("HONGXIN_ORGANIZATION").await
+                && s.info().await.map(|i| i.state.messages).unwrap_or(0) >= committed as u64
+            {
+                return s;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
