@@ -1,0 +1,6 @@
+//! End-to-end tests across services: commands in through one service,
+//! events across the bus, figures out of the dashboard. One binary, one
+//! module per journey.
+
+mod dashboard;
+mod tracing_context;
