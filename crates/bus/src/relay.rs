@@ -154,45 +154,57 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// Publishes one batch after the checkpoint; returns how many events.
+    /// Publishes everything after the checkpoint, batch by batch; returns
+    /// how many events. While JetStream acknowledges one batch, the next is
+    /// read from the store.
     async fn pump(&self) -> Result<usize, BusError> {
-        let started = Instant::now();
         let checkpoint = self.store.checkpoint(CHECKPOINT).await?;
-        let events = self.store.read_all(checkpoint, BATCH).await?;
-        let Some(last) = events.last().map(|e| e.global_position) else {
+        let mut events = self.store.read_all(checkpoint, BATCH).await?;
+        if events.is_empty() {
             self.status.send_modify(|s| {
                 s.published = checkpoint;
                 s.head = s.head.max(checkpoint);
             });
             return Ok(0);
-        };
-        // Pipelined: send every publish, then await the acknowledgements.
-        let mut acks = Vec::with_capacity(events.len());
-        for event in &events {
-            let ack = self
-                .js
-                .send_publish(subject_of(&self.context, event), self.message(event))
-                .await
-                .map_err(BusError::nats)?;
-            acks.push(ack);
         }
-        for ack in acks {
-            ack.await.map_err(BusError::nats)?;
+        let mut total = 0;
+        while let Some(last) = events.last().map(|e| e.global_position) {
+            let started = Instant::now();
+            let mut acks = Vec::with_capacity(events.len());
+            for event in &events {
+                let ack = self
+                    .js
+                    .send_publish(subject_of(&self.context, event), self.message(event))
+                    .await
+                    .map_err(BusError::nats)?;
+                acks.push(ack);
+            }
+            let acknowledged = async {
+                for ack in acks {
+                    ack.await.map_err(BusError::nats)?;
+                }
+                Ok::<_, BusError>(())
+            };
+            let (acknowledged, ahead) =
+                tokio::join!(acknowledged, self.store.read_all(last, BATCH));
+            acknowledged?;
+            // Only now, with every message of the batch acknowledged.
+            self.store.save_checkpoint(CHECKPOINT, last).await?;
+            total += events.len();
+            metrics::counter!("hongxin_relay_published_total", "context" => self.context.clone())
+                .increment(events.len() as u64);
+            metrics::histogram!("hongxin_relay_batch_seconds", "context" => self.context.clone())
+                .record(started.elapsed().as_secs_f64());
+            let head = *self.store.watch_head().borrow();
+            self.status.send_replace(RelayStatus {
+                published: last,
+                head: head.max(last),
+            });
+            metrics::gauge!("hongxin_relay_lag_events", "context" => self.context.clone())
+                .set(head.saturating_sub(last) as f64);
+            events = ahead?;
         }
-        self.store.save_checkpoint(CHECKPOINT, last).await?;
-        let n = events.len();
-        metrics::counter!("hongxin_relay_published_total", "context" => self.context.clone())
-            .increment(n as u64);
-        metrics::histogram!("hongxin_relay_batch_seconds", "context" => self.context.clone())
-            .record(started.elapsed().as_secs_f64());
-        let head = *self.store.watch_head().borrow();
-        self.status.send_replace(RelayStatus {
-            published: last,
-            head: head.max(last),
-        });
-        metrics::gauge!("hongxin_relay_lag_events", "context" => self.context.clone())
-            .set(head.saturating_sub(last) as f64);
-        Ok(n)
+        Ok(total)
     }
 
     fn message(&self, e: &RecordedEvent) -> PublishMessage {

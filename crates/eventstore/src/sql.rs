@@ -22,6 +22,8 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 /// Rows per multi-row statement: far below both databases' bind limits.
 const CHUNK: usize = 1_000;
+/// Event ids looked up within the batch's one lookup statement.
+const INLINE_IDS: usize = 8_000;
 
 const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
      schema_version, payload, occurred_at, recorded_at, actor, correlation_id, causation_id, \
@@ -83,7 +85,14 @@ impl Pool {
                 .or_else(ignore_concurrent_create)?;
             admin.close().await;
         }
-        let options = base.options([("search_path", schema)]);
+        // Custom plans always: the store's statements are index lookups,
+        // but a generic plan cached while the table was new and empty stays
+        // a sequential scan as the table grows (measured: each batch got
+        // slower with every thousand events).
+        let options = base.options([
+            ("search_path", schema),
+            ("plan_cache_mode", "force_custom_plan"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -283,6 +292,16 @@ pub(crate) struct KeyRow {
     pub(crate) last_position: i64,
 }
 
+/// What the rules of a batch need to know, read under the write lock.
+#[derive(Debug, Default)]
+pub(crate) struct Lookup {
+    pub(crate) head: u64,
+    /// Current version of each stream the batch touches (absent = 0).
+    pub(crate) versions: std::collections::HashMap<String, u64>,
+    /// Stored event ids: stream, version, position.
+    pub(crate) ids: std::collections::HashMap<Uuid, (String, u64, u64)>,
+}
+
 /// Where an already stored event id lives.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct IdRow {
@@ -302,13 +321,73 @@ pub(crate) struct PendingRow<'a> {
 }
 
 impl WriteTx {
-    pub(crate) async fn head(&mut self) -> Result<u64, sqlx::Error> {
-        let head: i64 = on_tx!(self, t => {
-            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-                .fetch_one(&mut **t)
-                .await?
+    /// Everything the batch's rules need, read after the lock in one
+    /// statement: the head, the current version of each stream, and where
+    /// any of the event ids is already stored.
+    pub(crate) async fn lookup(
+        &mut self,
+        streams: &[&str],
+        ids: &[Uuid],
+    ) -> Result<Lookup, sqlx::Error> {
+        // Ids beyond what one statement should bind are looked up apart.
+        let (inline_ids, apart) = if ids.len() <= INLINE_IDS {
+            (ids, &[][..])
+        } else {
+            (&[][..], ids)
+        };
+        let rows: Vec<(i32, Option<String>, Option<Uuid>, i64, i64)> = on_tx!(self, t => {
+            let mut qb = QueryBuilder::new(
+                "SELECT 0 AS kind, CAST(NULL AS TEXT) AS stream_id, CAST(NULL AS UUID) AS event_id, \
+                 COALESCE(MAX(global_position), 0) AS a, CAST(0 AS BIGINT) AS b FROM events",
+            );
+            if !streams.is_empty() {
+                qb.push(
+                    " UNION ALL SELECT 1, stream_id, CAST(NULL AS UUID), MAX(stream_version), \
+                     CAST(0 AS BIGINT) FROM events WHERE stream_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for s in streams {
+                    sep.push_bind(*s);
+                }
+                qb.push(") GROUP BY stream_id");
+            }
+            if !inline_ids.is_empty() {
+                qb.push(
+                    " UNION ALL SELECT 2, stream_id, event_id, stream_version, global_position \
+                     FROM events WHERE event_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in inline_ids {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+            }
+            qb.build_query_as().fetch_all(&mut **t).await?
         });
-        Ok(head as u64)
+        let mut out = Lookup::default();
+        for (kind, stream, id, a, b) in rows {
+            match (kind, stream, id) {
+                (0, _, _) => out.head = a as u64,
+                (1, Some(s), _) => {
+                    out.versions.insert(s, a as u64);
+                }
+                (2, Some(s), Some(id)) => {
+                    out.ids.insert(id, (s, a as u64, b as u64));
+                }
+                _ => {}
+            }
+        }
+        for r in self.existing_ids(apart).await? {
+            out.ids.insert(
+                r.event_id,
+                (
+                    r.stream_id,
+                    r.stream_version as u64,
+                    r.global_position as u64,
+                ),
+            );
+        }
+        Ok(out)
     }
 
     pub(crate) async fn keys(&mut self, keys: &[&str]) -> Result<Vec<KeyRow>, sqlx::Error> {
@@ -344,28 +423,6 @@ impl WriteTx {
                     sep.push_bind(*id);
                 }
                 qb.push(")");
-                qb.build_query_as().fetch_all(&mut **t).await?
-            });
-            out.append(&mut rows);
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn stream_versions(
-        &mut self,
-        streams: &[&str],
-    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        let mut out = Vec::new();
-        for chunk in streams.chunks(CHUNK) {
-            let mut rows: Vec<(String, i64)> = on_tx!(self, t => {
-                let mut qb = QueryBuilder::new(
-                    "SELECT stream_id, MAX(stream_version) FROM events WHERE stream_id IN (",
-                );
-                let mut sep = qb.separated(", ");
-                for s in chunk {
-                    sep.push_bind(*s);
-                }
-                qb.push(") GROUP BY stream_id");
                 qb.build_query_as().fetch_all(&mut **t).await?
             });
             out.append(&mut rows);

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::model::{AppendRequest, AppendResult, RecordedEvent, StreamId};
-use crate::sql::{KeyRow, PendingRow, Pool};
+use crate::model::{AppendRequest, AppendResult, ExpectedVersion, RecordedEvent, StreamId};
+use crate::sql::{KeyRow, Lookup, PendingRow, Pool};
 
 /// Most appends one writer transaction gathers.
 const MAX_BATCH: usize = 512;
@@ -259,12 +259,57 @@ fn async_stream(
     })
 }
 
+/// What the writer believes about the store between batches: the head and
+/// the versions of recently written streams. It is only a guess: a batch
+/// written from it relies on the unique constraints (positions, stream
+/// versions, event ids, keys) to fail if another process wrote meanwhile, and
+/// is then written again the careful way, from a fresh lookup.
+#[derive(Debug, Default)]
+struct Cache {
+    head: Option<u64>,
+    versions: HashMap<String, u64>,
+}
+
+/// Streams remembered at most; beyond that the cache starts afresh.
+const CACHED_STREAMS: usize = 100_000;
+
+impl Cache {
+    fn forget(&mut self) {
+        self.head = None;
+        self.versions.clear();
+    }
+
+    fn remember(&mut self, head: u64, versions: impl IntoIterator<Item = (String, u64)>) {
+        if self.versions.len() > CACHED_STREAMS {
+            self.versions.clear();
+        }
+        self.head = Some(head);
+        self.versions.extend(versions);
+    }
+}
+
 async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut cache = Cache::default();
+    let mut last_batch = 1;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        // Callers answered by the last batch are resubmitting right now; a
+        // few yields let them join this batch instead of the next one.
+        let mut yields = 0;
+        while jobs.len() < last_batch && yields < 8 {
+            tokio::task::yield_now().await;
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            yields += 1;
+        }
+        last_batch = jobs.len();
         let started = Instant::now();
         let batch_len = jobs.len();
-        match write_batch(&pool, &jobs).await {
+        match write_batch(&pool, &jobs, &mut cache).await {
             Ok((outcomes, new_head)) => {
                 if let Some(h) = new_head {
                     head.send_replace(h);
@@ -274,6 +319,7 @@ async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender
                 }
             }
             Err(e) => {
+                cache.forget();
                 tracing::warn!(error = %e, appends = batch_len, "event store write failed");
                 metrics::counter!("hongxin_eventstore_write_failures_total").increment(1);
                 for (_, reply) in jobs.drain(..) {
@@ -297,16 +343,38 @@ fn clone_sqlx(e: &sqlx::Error) -> sqlx::Error {
     }
 }
 
+type Outcomes = Vec<Result<AppendResult, StoreError>>;
+
 /// Writes one batch in one transaction. Appends that break a rule get their
 /// own error and are left out; the rest commit together.
+///
+/// When the cache predicts every append (the usual case for a single
+/// process), the batch is written without looking anything up: three round
+/// trips, like a plain INSERT. Otherwise, or when a constraint says the
+/// guess was wrong, it is written from a lookup made under the write lock.
 async fn write_batch(
     pool: &Pool,
     jobs: &[Job],
-) -> Result<(Vec<Result<AppendResult, StoreError>>, Option<u64>), sqlx::Error> {
-    let mut tx = pool.begin_write().await?;
-    let mut head = tx.head().await?;
+    cache: &mut Cache,
+) -> Result<(Outcomes, Option<u64>), sqlx::Error> {
+    if let Some(plan) = predict(jobs, cache) {
+        let mut tx = pool.begin_write().await?;
+        match write_plan(&mut tx, &plan).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(finish(plan, cache));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                // Another process wrote meanwhile: look it up and decide again.
+                drop(tx);
+                cache.forget();
+                metrics::counter!("hongxin_eventstore_optimistic_retries_total").increment(1);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 
-    // Look up, in three statements for the whole batch, what the rules need.
+    let mut tx = pool.begin_write().await?;
     let keys: Vec<&str> = jobs
         .iter()
         .filter_map(|(r, _)| r.idempotency_key.as_deref())
@@ -327,28 +395,79 @@ async fn write_batch(
             known_keys.insert(k.key.clone(), key_result(&k));
         }
     }
-    let mut known_ids: HashMap<Uuid, (String, u64, u64)> = tx
-        .existing_ids(&ids)
-        .await?
-        .into_iter()
-        .map(|r| {
-            (
-                r.event_id,
-                (
-                    r.stream_id,
-                    r.stream_version as u64,
-                    r.global_position as u64,
-                ),
-            )
-        })
-        .collect();
-    let mut versions: HashMap<String, u64> = tx
-        .stream_versions(&streams)
-        .await?
-        .into_iter()
-        .map(|(s, v)| (s, v as u64))
-        .collect();
+    let lookup = tx.lookup(&streams, &ids).await?;
+    let plan = plan(jobs, lookup, known_keys);
+    if plan.rows.is_empty() {
+        // Nothing to write: every append was a replay or broke a rule.
+        cache.remember(plan.head, plan.versions.clone());
+        return Ok((plan.outcomes, None));
+    }
+    write_plan(&mut tx, &plan).await?;
+    tx.commit().await?;
+    Ok(finish(plan, cache))
+}
 
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn write_plan(tx: &mut crate::sql::WriteTx, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    tx.insert_events(&plan.rows, now).await?;
+    tx.insert_keys(&plan.new_keys, now).await
+}
+
+fn finish(plan: Plan<'_>, cache: &mut Cache) -> (Outcomes, Option<u64>) {
+    metrics::counter!("hongxin_eventstore_events_appended_total").increment(plan.rows.len() as u64);
+    cache.remember(plan.head, plan.versions);
+    (plan.outcomes, Some(plan.head))
+}
+
+/// What a batch will write and answer.
+struct Plan<'a> {
+    outcomes: Outcomes,
+    rows: Vec<PendingRow<'a>>,
+    new_keys: Vec<KeyRow>,
+    /// The head after the batch.
+    head: u64,
+    /// Versions of the batch's streams after it.
+    versions: HashMap<String, u64>,
+}
+
+/// A plan from the cache alone, when it predicts every append: the head is
+/// known, and each stream's version is known or the append expects a new
+/// stream. Appends with idempotency keys, and any refusal, need the lookup.
+fn predict<'a>(jobs: &'a [Job], cache: &Cache) -> Option<Plan<'a>> {
+    let head = cache.head?;
+    let mut versions = HashMap::new();
+    for (req, _) in jobs {
+        if req.idempotency_key.is_some() {
+            return None;
+        }
+        let stream = req.stream_id.as_str();
+        let version = match (cache.versions.get(stream), req.expected) {
+            (Some(v), _) => *v,
+            (None, ExpectedVersion::NoStream) => 0,
+            (None, _) => return None,
+        };
+        versions.entry(stream.to_owned()).or_insert(version);
+    }
+    let lookup = Lookup {
+        head,
+        versions,
+        ids: HashMap::new(),
+    };
+    let plan = plan(jobs, lookup, HashMap::new());
+    plan.outcomes.iter().all(Result::is_ok).then_some(plan)
+}
+
+/// Decides each append of the batch in order against what is known.
+fn plan(jobs: &[Job], lookup: Lookup, mut known_keys: HashMap<String, AppendResult>) -> Plan<'_> {
+    let Lookup {
+        mut head,
+        mut versions,
+        ids: mut known_ids,
+    } = lookup;
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut rows: Vec<PendingRow<'_>> = Vec::new();
     let mut new_keys: Vec<KeyRow> = Vec::new();
@@ -417,18 +536,13 @@ async fn write_batch(
         }
         outcomes.push(Ok(result));
     }
-
-    if rows.is_empty() {
-        // Nothing to write: every append was a replay or broke a rule.
-        drop(tx);
-        return Ok((outcomes, None));
+    Plan {
+        outcomes,
+        rows,
+        new_keys,
+        head,
+        versions,
     }
-    let now = Utc::now();
-    tx.insert_events(&rows, now).await?;
-    tx.insert_keys(&new_keys, now).await?;
-    tx.commit().await?;
-    metrics::counter!("hongxin_eventstore_events_appended_total").increment(rows.len() as u64);
-    Ok((outcomes, Some(head)))
 }
 
 fn key_result(k: &KeyRow) -> AppendResult {

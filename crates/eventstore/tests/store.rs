@@ -61,6 +61,15 @@ fn stream() -> StreamId {
     StreamId::new("case", Uuid::now_v7())
 }
 
+/// One event on a new stream.
+fn stream_req() -> AppendRequest {
+    AppendRequest::new(
+        stream(),
+        ExpectedVersion::NoStream,
+        vec![event("Other", b"")],
+    )
+}
+
 macro_rules! suite {
     ($backend:ident) => {
         mod $backend {
@@ -464,6 +473,66 @@ macro_rules! suite {
                     .collect()
                     .await;
                 assert_eq!(all, expected);
+            }
+
+            #[tokio::test]
+            async fn a_writer_whose_picture_is_stale_still_appends_correctly() {
+                // Each handle's writer remembers the head and stream versions
+                // it wrote; another handle (process) writing meanwhile makes
+                // that picture stale, and the constraints must catch it.
+                let f = fixture().await;
+                let (a, b) = (f.open().await, f.open().await);
+                let s = stream();
+                let one =
+                    |expected| AppendRequest::new(s.clone(), expected, vec![event("Step", b"")]);
+                a.append(one(ExpectedVersion::NoStream))
+                    .await
+                    .expect("a creates");
+                b.append(one(ExpectedVersion::Exact(1)))
+                    .await
+                    .expect("b appends");
+                b.append(stream_req()).await.expect("b moves the head");
+                // a still believes the stream is at 1 and the head at 1.
+                let r = a
+                    .append(one(ExpectedVersion::Any))
+                    .await
+                    .expect("a appends again");
+                assert_eq!((r.first_version, r.first_position), (3, 4));
+                let err = a
+                    .append(one(ExpectedVersion::Exact(2)))
+                    .await
+                    .expect_err("stale");
+                assert!(
+                    matches!(err, StoreError::Conflict { actual: 3, .. }),
+                    "{err:?}"
+                );
+                // Replaying b's committed events through a is recognised.
+                let replay = b.read_stream(&s, 2, 1).await.expect("read");
+                let again = NewEvent {
+                    event_id: replay[0].event_id,
+                    event_type: replay[0].event_type.clone(),
+                    schema_version: 1,
+                    payload: replay[0].payload.clone(),
+                    metadata: replay[0].metadata.clone(),
+                };
+                let r = a
+                    .append(AppendRequest::new(
+                        s.clone(),
+                        ExpectedVersion::Exact(1),
+                        vec![again],
+                    ))
+                    .await
+                    .expect("replay");
+                assert!(r.deduplicated);
+                assert_eq!(a.head_position().await.expect("head"), 4);
+                let positions: Vec<u64> = a
+                    .read_all(0, 10)
+                    .await
+                    .expect("read")
+                    .iter()
+                    .map(|e| e.global_position)
+                    .collect();
+                assert_eq!(positions, [1, 2, 3, 4]);
             }
 
             #[tokio::test]
