@@ -157,4 +157,22 @@ mod tests {
             "a wrong type is an error, not a default"
         );
     }
+
+    #[test]
+    fn the_documented_example_parses_to_the_defaults() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/hongxin.example.toml");
+        assert!(
+            example.exists(),
+            "deploy/hongxin.example.toml is documented in the README"
+        );
+        let c = Config::load_without_env(Some(&example)).expect("the example parses");
+        let d = Config::load_without_env(Some(Path::new("/nonexistent/hongxin.toml")))
+            .expect("defaults");
+        assert_eq!(c.ports.organization, d.ports.organization);
+        assert_eq!(c.ports.http, d.ports.http);
+        assert_eq!(c.nats_url, d.nats_url);
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.shutdown_grace_seconds, d.shutdown_grace_seconds);
+    }
 }
