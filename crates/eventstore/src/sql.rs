@@ -292,6 +292,17 @@ pub(crate) struct KeyRow {
     pub(crate) last_position: i64,
 }
 
+/// One row of the batch lookup: kind 0 is the head (`a`), kind 1 a stream's
+/// version (`a`), kind 2 a stored event id (version `a`, position `b`).
+#[derive(Debug, sqlx::FromRow)]
+struct LookupRow {
+    kind: i32,
+    stream_id: Option<String>,
+    event_id: Option<Uuid>,
+    a: i64,
+    b: i64,
+}
+
 /// What the rules of a batch need to know, read under the write lock.
 #[derive(Debug, Default)]
 pub(crate) struct Lookup {
@@ -335,7 +346,7 @@ impl WriteTx {
         } else {
             (&[][..], ids)
         };
-        let rows: Vec<(i32, Option<String>, Option<Uuid>, i64, i64)> = on_tx!(self, t => {
+        let rows: Vec<LookupRow> = on_tx!(self, t => {
             let mut qb = QueryBuilder::new(
                 "SELECT 0 AS kind, CAST(NULL AS TEXT) AS stream_id, CAST(NULL AS UUID) AS event_id, \
                  COALESCE(MAX(global_position), 0) AS a, CAST(0 AS BIGINT) AS b FROM events",
@@ -365,8 +376,15 @@ impl WriteTx {
             qb.build_query_as().fetch_all(&mut **t).await?
         });
         let mut out = Lookup::default();
-        for (kind, stream, id, a, b) in rows {
-            match (kind, stream, id) {
+        for LookupRow {
+            kind,
+            stream_id,
+            event_id,
+            a,
+            b,
+        } in rows
+        {
+            match (kind, stream_id, event_id) {
                 (0, _, _) => out.head = a as u64,
                 (1, Some(s), _) => {
                     out.versions.insert(s, a as u64);
