@@ -290,3 +290,117 @@ async fn a_redelivered_event_changes_nothing_and_a_gap_is_held_back() {
         assert_eq!(o["events"][0]["events"], 3);
     }
 }
+
+#[tokio::test]
+async fn enterprises_and_their_members_reach_the_dashboard_by_industry_and_community() {
+    use hongxin_organization::community::{self, CommunityDecider};
+    use hongxin_organization::enterprise::{
+        self, EnterpriseDecider, Headcount, Kind, Registration,
+    };
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+        .await
+        .expect("feed");
+    let shutdown = Shutdown::new();
+    {
+        let p = projection.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    let ctx = CommandContext::new("test");
+    let communities = CommandHandler::new(store.clone(), CommunityDecider);
+    let enterprises = CommandHandler::new(store.clone(), EnterpriseDecider);
+    let community_id = Uuid::now_v7();
+    communities
+        .handle(
+            &CommandHandler::<CommunityDecider>::stream_id(community_id),
+            &community::Command::Register {
+                community_id,
+                name: "西关社区".into(),
+                subdistrict: "晏城街道".into(),
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("community");
+    for (i, (industry, workers, members)) in [
+        (Industry::Express, 30, 3),
+        (Industry::Express, 12, 0),
+        (Industry::FoodDelivery, 80, 5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = Uuid::now_v7();
+        let stream = CommandHandler::<EnterpriseDecider>::stream_id(id);
+        let registration = Registration {
+            enterprise_id: id,
+            name: format!("站点{i}"),
+            industry,
+            kind: Kind::Station,
+            community_id,
+            platform_brand: String::new(),
+            parent_enterprise_id: None,
+        };
+        enterprises
+            .handle(
+                &stream,
+                &enterprise::Command::Register(registration),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("enterprise");
+        let headcount = Headcount {
+            workers,
+            full_members: members,
+            probationary_members: 0,
+        };
+        enterprises
+            .handle(
+                &stream,
+                &enterprise::Command::ReportHeadcount(headcount),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("headcount");
+    }
+    wait_applied(&projection, 7).await;
+    let o = overview(&projection).await;
+    let express = o["enterprises_by_industry"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["industry"] == "express")
+        .expect("express")
+        .clone();
+    assert_eq!(
+        (express["enterprises"].as_i64(), express["workers"].as_i64()),
+        (Some(2), Some(42))
+    );
+    assert_eq!(
+        (
+            express["full_members"].as_i64(),
+            express["with_members"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    let by_community = &o["enterprises_by_community"][0];
+    assert_eq!(by_community["community"], "西关社区");
+    assert_eq!(by_community["enterprises"], 3);
+    assert_eq!(by_community["workers"], 122);
+    shutdown.trigger();
+}

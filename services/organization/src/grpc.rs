@@ -1,7 +1,7 @@
 //! The gRPC face of the organization service: wire types in, commands to
 //! the handlers, wire types out.
 
-use hongxin_domain::{CommandError, CommandHandler, RetryPolicy};
+use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider, Outcome, RetryPolicy};
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::organization::v1::organization_service_server::OrganizationService;
 use hongxin_runtime::{command_context, status_of};
@@ -9,9 +9,95 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::committee::{Command, CommitteeDecider, Industry, State};
+use crate::community::{self, CommunityDecider};
+use crate::enterprise::{self, EnterpriseDecider};
 
 pub(crate) struct Api {
     pub(crate) committees: CommandHandler<CommitteeDecider>,
+    pub(crate) communities: CommandHandler<CommunityDecider>,
+    pub(crate) enterprises: CommandHandler<EnterpriseDecider>,
+}
+
+/// Handles a command for the aggregate `id`, decided again on a conflict
+/// unless the caller named the version it read.
+async fn run<D: Decider>(
+    handler: &CommandHandler<D>,
+    id: Uuid,
+    command: &D::Command,
+    mut ctx: CommandContext,
+    expected_version: u64,
+) -> Result<Outcome<D>, Status> {
+    if expected_version > 0 {
+        ctx.expected_version = Some(expected_version);
+    }
+    handler
+        .handle(
+            &CommandHandler::<D>::stream_id(id),
+            command,
+            &ctx,
+            RetryPolicy::Reload(3),
+        )
+        .await
+        .map_err(status_of)
+}
+
+/// Loads the aggregate `id`; `None` when it does not exist.
+async fn load<D: Decider, T>(
+    handler: &CommandHandler<D>,
+    id: Uuid,
+    view: impl FnOnce(D::State, u64) -> Option<T>,
+) -> Result<Option<T>, Status> {
+    let loaded = handler
+        .load(&CommandHandler::<D>::stream_id(id))
+        .await
+        .map_err(status_of)?;
+    Ok(view(loaded.state, loaded.version))
+}
+
+fn community_of(state: community::State, version: u64) -> Option<pb::Community> {
+    state.0.map(|c| pb::Community {
+        community_id: c.community_id.to_string(),
+        name: c.name,
+        subdistrict: c.subdistrict,
+        member_person_id: c.member.map(|m| m.to_string()).unwrap_or_default(),
+        version,
+    })
+}
+
+fn enterprise_of(state: enterprise::State, version: u64) -> Option<pb::Enterprise> {
+    state.0.map(|e| e.to_wire(version))
+}
+
+/// Gathers every field problem of a request, so the caller hears of all of
+/// them at once.
+#[derive(Default)]
+struct Violations(Vec<hongxin_domain::FieldViolation>);
+
+impl Violations {
+    fn take<T>(&mut self, result: Result<T, CommandError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(CommandError::Invalid(v)) => {
+                self.0.extend(v);
+                None
+            }
+            Err(other) => {
+                self.0.push(hongxin_domain::FieldViolation::new(
+                    "request",
+                    other.to_string(),
+                ));
+                None
+            }
+        }
+    }
+}
+
+fn optional_id(field: &str, raw: &str) -> Result<Option<Uuid>, CommandError> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(field, raw).map(Some)
+    }
 }
 
 fn parse_id(field: &str, raw: &str) -> Result<Uuid, CommandError> {
@@ -102,6 +188,149 @@ impl OrganizationService for Api {
             .ok_or_else(|| Status::not_found("no such industry committee"))?;
         Ok(Response::new(pb::GetIndustryCommitteeResponse {
             committee: Some(committee),
+        }))
+    }
+
+    async fn register_community(
+        &self,
+        request: Request<pb::RegisterCommunityRequest>,
+    ) -> Result<Response<pb::RegisterCommunityResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let id = parse_id("community_id", &r.community_id).map_err(status_of)?;
+        let command = community::Command::Register {
+            community_id: id,
+            name: r.name,
+            subdistrict: r.subdistrict,
+        };
+        let outcome = run(&self.communities, id, &command, ctx, 0).await?;
+        Ok(Response::new(pb::RegisterCommunityResponse {
+            community: community_of(outcome.state, outcome.version),
+        }))
+    }
+
+    async fn designate_community_member(
+        &self,
+        request: Request<pb::DesignateCommunityMemberRequest>,
+    ) -> Result<Response<pb::DesignateCommunityMemberResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let id = parse_id("community_id", &r.community_id).map_err(status_of)?;
+        let person_id = parse_id("person_id", &r.person_id).map_err(status_of)?;
+        let command = community::Command::DesignateMember { person_id };
+        let outcome = run(&self.communities, id, &command, ctx, r.expected_version).await?;
+        Ok(Response::new(pb::DesignateCommunityMemberResponse {
+            community: community_of(outcome.state, outcome.version),
+        }))
+    }
+
+    async fn get_community(
+        &self,
+        request: Request<pb::GetCommunityRequest>,
+    ) -> Result<Response<pb::GetCommunityResponse>, Status> {
+        let id = parse_id("community_id", &request.get_ref().community_id).map_err(status_of)?;
+        let community = load(&self.communities, id, community_of)
+            .await?
+            .ok_or_else(|| Status::not_found("no such community"))?;
+        Ok(Response::new(pb::GetCommunityResponse {
+            community: Some(community),
+        }))
+    }
+
+    async fn register_enterprise(
+        &self,
+        request: Request<pb::RegisterEnterpriseRequest>,
+    ) -> Result<Response<pb::RegisterEnterpriseResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.take(parse_id("enterprise_id", &r.enterprise_id));
+        let community_id = v.take(parse_id("community_id", &r.community_id));
+        let parent = v.take(optional_id("parent_enterprise_id", &r.parent_enterprise_id));
+        let industry = v.take(
+            Industry::from_wire(r.industry)
+                .ok_or_else(|| CommandError::invalid("industry", "must be a known industry")),
+        );
+        let kind = v
+            .take(enterprise::Kind::from_wire(r.kind).ok_or_else(|| {
+                CommandError::invalid("kind", "must be a known kind of enterprise")
+            }));
+        let (Some(id), Some(community_id), Some(parent), Some(industry), Some(kind)) =
+            (id, community_id, parent, industry, kind)
+        else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        // References must name what exists.
+        if load(&self.communities, community_id, |s, _| s.0)
+            .await?
+            .is_none()
+        {
+            return Err(status_of(CommandError::invalid(
+                "community_id",
+                "no such community",
+            )));
+        }
+        if let Some(parent_id) = parent {
+            match load(&self.enterprises, parent_id, |s, _| s.0).await? {
+                None => {
+                    return Err(status_of(CommandError::invalid(
+                        "parent_enterprise_id",
+                        "no such enterprise",
+                    )));
+                }
+                Some(p) if p.registration.industry != industry => {
+                    return Err(status_of(CommandError::invalid(
+                        "parent_enterprise_id",
+                        "the parent enterprise is in another industry",
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let command = enterprise::Command::Register(enterprise::Registration {
+            enterprise_id: id,
+            name: r.name,
+            industry,
+            kind,
+            community_id,
+            platform_brand: r.platform_brand,
+            parent_enterprise_id: parent,
+        });
+        let outcome = run(&self.enterprises, id, &command, ctx, 0).await?;
+        Ok(Response::new(pb::RegisterEnterpriseResponse {
+            enterprise: enterprise_of(outcome.state, outcome.version),
+        }))
+    }
+
+    async fn report_enterprise_headcount(
+        &self,
+        request: Request<pb::ReportEnterpriseHeadcountRequest>,
+    ) -> Result<Response<pb::ReportEnterpriseHeadcountResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let id = parse_id("enterprise_id", &r.enterprise_id).map_err(status_of)?;
+        if r.headcount.is_none() {
+            return Err(status_of(CommandError::invalid("headcount", "is required")));
+        }
+        let command = enterprise::Command::ReportHeadcount(enterprise::headcount_from_wire(
+            r.headcount.as_ref(),
+        ));
+        let outcome = run(&self.enterprises, id, &command, ctx, r.expected_version).await?;
+        Ok(Response::new(pb::ReportEnterpriseHeadcountResponse {
+            enterprise: enterprise_of(outcome.state, outcome.version),
+        }))
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::GetEnterpriseResponse>, Status> {
+        let id = parse_id("enterprise_id", &request.get_ref().enterprise_id).map_err(status_of)?;
+        let enterprise = load(&self.enterprises, id, enterprise_of)
+            .await?
+            .ok_or_else(|| Status::not_found("no such enterprise"))?;
+        Ok(Response::new(pb::GetEnterpriseResponse {
+            enterprise: Some(enterprise),
         }))
     }
 }

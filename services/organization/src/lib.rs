@@ -5,7 +5,10 @@
 //! Architecture Invariant: only `grpc.rs` knows tonic and wire types; the
 //! deciders know only the domain.
 
+mod codec;
 pub mod committee;
+pub mod community;
+pub mod enterprise;
 mod grpc;
 
 use std::net::SocketAddr;
@@ -27,7 +30,17 @@ pub const SERVICE_NAMES: &[&str] = &["hongxin.organization.v1.OrganizationServic
 /// The service's gRPC routes over its event store.
 pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
     let api = grpc::Api {
-        committees: CommandHandler::with_clock(store, committee::CommitteeDecider, clock),
+        committees: CommandHandler::with_clock(
+            store.clone(),
+            committee::CommitteeDecider,
+            clock.clone(),
+        ),
+        communities: CommandHandler::with_clock(
+            store.clone(),
+            community::CommunityDecider,
+            clock.clone(),
+        ),
+        enterprises: CommandHandler::with_clock(store, enterprise::EnterpriseDecider, clock),
     };
     Routes::new(OrganizationServiceServer::new(api))
 }

@@ -307,3 +307,176 @@ async fn bad_input_on_sqlite() {
 async fn bad_input_on_postgres() {
     bad_input(postgres().await).await;
 }
+
+async fn communities_and_enterprises(mut app: Running) {
+    let community_id = Uuid::now_v7();
+    let community = app
+        .client
+        .register_community(pb::RegisterCommunityRequest {
+            community_id: community_id.to_string(),
+            name: "西关社区".to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community")
+        .into_inner()
+        .community
+        .expect("community");
+    assert_eq!(community.version, 1);
+    let member = Uuid::now_v7();
+    let designated = app
+        .client
+        .designate_community_member(pb::DesignateCommunityMemberRequest {
+            community_id: community_id.to_string(),
+            person_id: member.to_string(),
+            expected_version: 1,
+        })
+        .await
+        .expect("designate")
+        .into_inner()
+        .community
+        .expect("community");
+    assert_eq!(designated.member_person_id, member.to_string());
+
+    let parent_id = Uuid::now_v7();
+    let register = |id: Uuid, parent: Option<Uuid>, industry: pb::Industry, community: Uuid| {
+        pb::RegisterEnterpriseRequest {
+            enterprise_id: id.to_string(),
+            name: "顺丰速运齐河营业部".to_owned(),
+            industry: industry as i32,
+            kind: pb::EnterpriseKind::Station as i32,
+            community_id: community.to_string(),
+            platform_brand: "顺丰".to_owned(),
+            parent_enterprise_id: parent.map(|p| p.to_string()).unwrap_or_default(),
+        }
+    };
+    app.client
+        .register_enterprise(register(
+            parent_id,
+            None,
+            pb::Industry::Express,
+            community_id,
+        ))
+        .await
+        .expect("parent");
+    let branch_id = Uuid::now_v7();
+    let branch = app
+        .client
+        .register_enterprise(register(
+            branch_id,
+            Some(parent_id),
+            pb::Industry::Express,
+            community_id,
+        ))
+        .await
+        .expect("branch")
+        .into_inner()
+        .enterprise
+        .expect("enterprise");
+    assert_eq!(branch.parent_enterprise_id, parent_id.to_string());
+
+    // References must name what exists, in the same industry.
+    let fields = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        s.get_details_bad_request()
+            .expect("details")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect::<Vec<_>>()
+    };
+    let unknown_community = register(Uuid::now_v7(), None, pb::Industry::Express, Uuid::now_v7());
+    assert_eq!(
+        fields(
+            app.client
+                .register_enterprise(unknown_community)
+                .await
+                .expect_err("community")
+        ),
+        ["community_id"]
+    );
+    let other_industry = register(
+        Uuid::now_v7(),
+        Some(parent_id),
+        pb::Industry::FoodDelivery,
+        community_id,
+    );
+    assert_eq!(
+        fields(
+            app.client
+                .register_enterprise(other_industry)
+                .await
+                .expect_err("industry")
+        ),
+        ["parent_enterprise_id"]
+    );
+    let mut garbled = register(
+        Uuid::now_v7(),
+        None,
+        pb::Industry::Unspecified,
+        community_id,
+    );
+    garbled.enterprise_id = "x".to_owned();
+    garbled.kind = 42;
+    assert_eq!(
+        fields(
+            app.client
+                .register_enterprise(garbled)
+                .await
+                .expect_err("garbled")
+        ),
+        ["enterprise_id", "industry", "kind"]
+    );
+
+    let reported = app
+        .client
+        .report_enterprise_headcount(pb::ReportEnterpriseHeadcountRequest {
+            enterprise_id: branch_id.to_string(),
+            headcount: Some(pb::Headcount {
+                workers: 35,
+                full_members: 3,
+                probationary_members: 1,
+            }),
+            expected_version: 0,
+        })
+        .await
+        .expect("headcount")
+        .into_inner()
+        .enterprise
+        .expect("enterprise");
+    assert_eq!(reported.headcount.map(|h| h.full_members), Some(3));
+    let absurd = app
+        .client
+        .report_enterprise_headcount(pb::ReportEnterpriseHeadcountRequest {
+            enterprise_id: branch_id.to_string(),
+            headcount: Some(pb::Headcount {
+                workers: 2,
+                full_members: 3,
+                probationary_members: 0,
+            }),
+            expected_version: 0,
+        })
+        .await
+        .expect_err("absurd");
+    assert_eq!(fields(absurd), ["headcount.full_members"]);
+    let missing = app
+        .client
+        .get_enterprise(pb::GetEnterpriseRequest {
+            enterprise_id: Uuid::now_v7().to_string(),
+        })
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.code(), Code::NotFound);
+    // Community, designation, two enterprises, one headcount.
+    assert_eq!(app.store.head_position().await.expect("head"), 5);
+}
+
+#[tokio::test]
+async fn communities_and_enterprises_on_sqlite() {
+    communities_and_enterprises(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn communities_and_enterprises_on_postgres() {
+    communities_and_enterprises(postgres().await).await;
+}

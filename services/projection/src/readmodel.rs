@@ -93,10 +93,84 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("organization", "CommunityRegistered") => {
+            let Some(c) = decode::<org::CommunityRegistered>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO communities (community_id, name, subdistrict) VALUES ($1, $2, $3) \
+                 ON CONFLICT (community_id) DO NOTHING",
+            )
+            .bind(c.community_id)
+            .bind(c.name)
+            .bind(c.subdistrict)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "EnterpriseRegistered") => {
+            let Some(r) = decode::<org::EnterpriseRegistered>(e) else {
+                return Ok(());
+            };
+            let kind = org::EnterpriseKind::try_from(r.kind)
+                .map(|k| wire_name(k.as_str_name(), "ENTERPRISE_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO enterprises (enterprise_id, name, industry, kind, community_id, workers, \
+                 full_members, probationary_members) VALUES ($1, $2, $3, $4, $5, 0, 0, 0) \
+                 ON CONFLICT (enterprise_id) DO NOTHING",
+            )
+            .bind(r.enterprise_id)
+            .bind(r.name)
+            .bind(industry_name(r.industry))
+            .bind(kind)
+            .bind(r.community_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "EnterpriseHeadcountReported") => {
+            let Some(h) = decode::<org::EnterpriseHeadcountReported>(e) else {
+                return Ok(());
+            };
+            let count = h.headcount.unwrap_or_default();
+            sqlx::query(
+                "UPDATE enterprises SET workers = $2, full_members = $3, probationary_members = $4 \
+                 WHERE enterprise_id = $1",
+            )
+            .bind(h.enterprise_id)
+            .bind(i64::from(count.workers))
+            .bind(i64::from(count.full_members))
+            .bind(i64::from(count.probationary_members))
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
         }
     }
     Ok(())
+}
+
+/// The payload of `e`, or `None` (reported, counted, not projected) when it
+/// does not decode.
+fn decode<M: prost::Message + Default>(e: &EventEnvelope) -> Option<M> {
+    match M::decode(e.payload.as_slice()) {
+        Ok(m) => Some(m),
+        Err(err) => {
+            tracing::error!(position = e.global_position, event_type = %e.event_type, error = %err, "malformed event; counted, not projected");
+            metrics::counter!("hongxin_projection_malformed_total").increment(1);
+            None
+        }
+    }
+}
+
+/// `INDUSTRY_FOOD_DELIVERY` → `food_delivery`.
+fn wire_name(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_ascii_lowercase()
+}
+
+fn industry_name(raw: i32) -> String {
+    org::Industry::try_from(raw)
+        .map(|i| wire_name(i.as_str_name(), "INDUSTRY_"))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }

@@ -35,6 +35,26 @@ struct Overview {
     contexts: Vec<ContextStatus>,
     events: Vec<EventCount>,
     committees_by_industry: Vec<IndustryCount>,
+    enterprises_by_industry: Vec<EnterpriseFigures>,
+    enterprises_by_community: Vec<CommunityFigures>,
+}
+
+/// Units of one industry and the Party members working in them.
+#[derive(Serialize, sqlx::FromRow)]
+struct EnterpriseFigures {
+    industry: String,
+    enterprises: i64,
+    workers: i64,
+    full_members: i64,
+    /// Units with at least one full or probationary member.
+    with_members: i64,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct CommunityFigures {
+    community: String,
+    enterprises: i64,
+    workers: i64,
 }
 
 #[derive(Serialize)]
@@ -74,6 +94,24 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_all(p.pool())
     .await
     .map_err(fail)?;
+    let enterprises_by_industry: Vec<EnterpriseFigures> = sqlx::query_as(
+        "SELECT industry, COUNT(*) AS enterprises, CAST(COALESCE(SUM(workers), 0) AS BIGINT) AS workers, \
+         CAST(COALESCE(SUM(full_members), 0) AS BIGINT) AS full_members, \
+         CAST(COALESCE(SUM(CASE WHEN full_members + probationary_members > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members \
+         FROM enterprises GROUP BY industry ORDER BY industry",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
+    let enterprises_by_community: Vec<CommunityFigures> = sqlx::query_as(
+        "SELECT COALESCE(c.name, e.community_id) AS community, COUNT(*) AS enterprises, \
+         CAST(COALESCE(SUM(e.workers), 0) AS BIGINT) AS workers \
+         FROM enterprises e LEFT JOIN communities c ON c.community_id = e.community_id \
+         GROUP BY COALESCE(c.name, e.community_id) ORDER BY community",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
     let contexts = p
         .freshness()
         .into_iter()
@@ -83,5 +121,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         contexts,
         events,
         committees_by_industry,
+        enterprises_by_industry,
+        enterprises_by_community,
     }))
 }
