@@ -404,3 +404,158 @@ async fn enterprises_and_their_members_reach_the_dashboard_by_industry_and_commu
     assert_eq!(by_community["workers"], 122);
     shutdown.trigger();
 }
+
+#[tokio::test]
+async fn coverage_rates_come_from_founded_organisations() {
+    use hongxin_organization::community::{self, CommunityDecider};
+    use hongxin_organization::enterprise::{
+        self, EnterpriseDecider, Headcount, Kind, Registration,
+    };
+    use hongxin_organization::party;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+        .await
+        .expect("feed");
+    let shutdown = Shutdown::new();
+    {
+        let p = projection.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    let ctx = CommandContext::new("test");
+    let community_id = Uuid::now_v7();
+    CommandHandler::new(store.clone(), CommunityDecider)
+        .handle(
+            &CommandHandler::<CommunityDecider>::stream_id(community_id),
+            &community::Command::Register {
+                community_id,
+                name: "南关社区".into(),
+                subdistrict: "晏城街道".into(),
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("community");
+    let enterprises = CommandHandler::new(store.clone(), EnterpriseDecider);
+    let organizations = CommandHandler::new(store.clone(), party::PartyOrganizationDecider);
+    // Five units: one with 3 members (own branch), two with 1 and 2 members
+    // (a joint branch), one with 1 member left uncovered, one with none.
+    let mut ids = Vec::new();
+    for members in [3, 1, 2, 1, 0] {
+        let id = Uuid::now_v7();
+        let stream = CommandHandler::<EnterpriseDecider>::stream_id(id);
+        let registration = Registration {
+            enterprise_id: id,
+            name: format!("网点{members}"),
+            industry: Industry::Express,
+            kind: Kind::Station,
+            community_id,
+            platform_brand: String::new(),
+            parent_enterprise_id: None,
+        };
+        enterprises
+            .handle(
+                &stream,
+                &enterprise::Command::Register(registration),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("register");
+        let headcount = Headcount {
+            workers: 10,
+            full_members: members,
+            probationary_members: 0,
+        };
+        enterprises
+            .handle(
+                &stream,
+                &enterprise::Command::ReportHeadcount(headcount),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("headcount");
+        ids.push((id, members));
+    }
+    for (kind, covered) in [
+        (party::Kind::Branch, vec![ids[0]]),
+        (party::Kind::JointBranch, vec![ids[1], ids[2]]),
+    ] {
+        let org = Uuid::now_v7();
+        let founding = party::Founding {
+            organization_id: org,
+            name: "快递党支部".into(),
+            kind,
+            parent: None,
+            covered: covered.iter().map(|(id, _)| *id).collect(),
+            secretary: None,
+            founded_on: chrono::NaiveDate::from_ymd_opt(2022, 6, 1).expect("date"),
+        };
+        let units = covered
+            .iter()
+            .map(|(id, m)| party::Unit {
+                enterprise_id: *id,
+                full_members: *m,
+                covered_by: None,
+            })
+            .collect();
+        organizations
+            .handle(
+                &CommandHandler::<party::PartyOrganizationDecider>::stream_id(org),
+                &party::Command::Found { founding, units },
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("found");
+        for (id, _) in covered {
+            enterprises
+                .handle(
+                    &CommandHandler::<EnterpriseDecider>::stream_id(id),
+                    &enterprise::Command::Cover {
+                        organization_id: org,
+                        kind,
+                    },
+                    &ctx,
+                    RetryPolicy::Never,
+                )
+                .await
+                .expect("cover");
+        }
+    }
+    // 1 community + 10 enterprise events + 2 foundings + 3 coverings.
+    wait_applied(&projection, 16).await;
+    let c = overview(&projection).await["coverage"].clone();
+    assert_eq!(
+        (
+            c["enterprises"].as_i64(),
+            c["covered"].as_i64(),
+            c["own_branch"].as_i64()
+        ),
+        (Some(5), Some(3), Some(1))
+    );
+    assert_eq!(
+        (
+            c["with_members"].as_i64(),
+            c["with_members_covered"].as_i64()
+        ),
+        (Some(4), Some(3))
+    );
+    assert_eq!(c["organization_rate"].as_f64(), Some(60.0));
+    assert_eq!(c["own_branch_rate"].as_f64(), Some(20.0));
+    assert_eq!(c["member_units_rate"].as_f64(), Some(75.0));
+    shutdown.trigger();
+}

@@ -72,6 +72,11 @@ pub struct Registration {
 pub enum Command {
     Register(Registration),
     ReportHeadcount(Headcount),
+    /// Records the Party organisation that covers the unit.
+    Cover {
+        organization_id: Uuid,
+        kind: crate::party::Kind,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,12 +86,18 @@ pub enum Event {
         enterprise_id: Uuid,
         headcount: Headcount,
     },
+    Covered {
+        enterprise_id: Uuid,
+        organization_id: Uuid,
+        kind: crate::party::Kind,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enterprise {
     pub registration: Registration,
     pub headcount: Headcount,
+    pub covered_by: Option<Uuid>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -164,6 +175,26 @@ impl Decider for EnterpriseDecider {
                     headcount: *h,
                 }])
             }
+            Command::Cover {
+                organization_id,
+                kind,
+            } => {
+                let Some(e) = &state.0 else {
+                    return Err(CommandError::not_found("no such enterprise"));
+                };
+                match e.covered_by {
+                    Some(o) if o == *organization_id => Ok(vec![]),
+                    Some(o) => Err(CommandError::rejected(format!(
+                        "enterprise {} is already covered by Party organisation {o}",
+                        e.registration.enterprise_id
+                    ))),
+                    None => Ok(vec![Event::Covered {
+                        enterprise_id: e.registration.enterprise_id,
+                        organization_id: *organization_id,
+                        kind: *kind,
+                    }]),
+                }
+            }
         }
     }
 
@@ -172,6 +203,13 @@ impl Decider for EnterpriseDecider {
             Event::Registered(r) => State(Some(Enterprise {
                 registration: r.clone(),
                 headcount: Headcount::default(),
+                covered_by: None,
+            })),
+            Event::Covered {
+                organization_id, ..
+            } => State(state.0.map(|e| Enterprise {
+                covered_by: Some(*organization_id),
+                ..e
             })),
             Event::HeadcountReported { headcount, .. } => State(state.0.map(|e| Enterprise {
                 headcount: *headcount,
@@ -213,6 +251,7 @@ impl Enterprise {
                 .unwrap_or_default(),
             headcount: Some(headcount_to_wire(&self.headcount)),
             version,
+            covered_by_organization_id: self.covered_by.map(|o| o.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -222,6 +261,7 @@ impl DomainEvent for Event {
         match self {
             Self::Registered(_) => "EnterpriseRegistered",
             Self::HeadcountReported { .. } => "EnterpriseHeadcountReported",
+            Self::Covered { .. } => "EnterpriseCovered",
         }
     }
 
@@ -246,6 +286,16 @@ impl DomainEvent for Event {
             } => pb::EnterpriseHeadcountReported {
                 enterprise_id: enterprise_id.to_string(),
                 headcount: Some(headcount_to_wire(headcount)),
+            }
+            .encode_to_vec(),
+            Self::Covered {
+                enterprise_id,
+                organization_id,
+                kind,
+            } => pb::EnterpriseCovered {
+                enterprise_id: enterprise_id.to_string(),
+                organization_id: organization_id.to_string(),
+                kind: kind.to_wire() as i32,
             }
             .encode_to_vec(),
         }
@@ -274,6 +324,16 @@ impl DomainEvent for Event {
                 Ok(Self::HeadcountReported {
                     enterprise_id: decode_id(event_type, &e.enterprise_id)?,
                     headcount: headcount_from_wire(e.headcount.as_ref()),
+                })
+            }
+            ("EnterpriseCovered", 1) => {
+                let e =
+                    pb::EnterpriseCovered::decode(payload).map_err(|e| malformed(event_type, e))?;
+                Ok(Self::Covered {
+                    enterprise_id: decode_id(event_type, &e.enterprise_id)?,
+                    organization_id: decode_id(event_type, &e.organization_id)?,
+                    kind: crate::party::Kind::from_wire(e.kind)
+                        .ok_or_else(|| malformed(event_type, "unknown kind"))?,
                 })
             }
             _ => Err(DecodeError::UnknownType {
@@ -345,6 +405,36 @@ mod tests {
                 headcount: headcount(40, 3, 1),
             }]);
         assert_eq!(state.0.map(|e| e.headcount.full_members), Some(3));
+    }
+
+    #[test]
+    fn a_unit_is_covered_once() {
+        let org = Uuid::from_u128(9);
+        let cover = |o| Command::Cover {
+            organization_id: o,
+            kind: crate::party::Kind::Branch,
+        };
+        let covered = Event::Covered {
+            enterprise_id: Uuid::from_u128(1),
+            organization_id: org,
+            kind: crate::party::Kind::Branch,
+        };
+        let state = given(EnterpriseDecider, [Event::Registered(registration())])
+            .when(cover(org))
+            .then([covered.clone()]);
+        assert_eq!(state.0.and_then(|e| e.covered_by), Some(org));
+        given(
+            EnterpriseDecider,
+            [Event::Registered(registration()), covered.clone()],
+        )
+        .when(cover(org))
+        .then([]);
+        given(
+            EnterpriseDecider,
+            [Event::Registered(registration()), covered],
+        )
+        .when(cover(Uuid::from_u128(10)))
+        .then_rejected("already covered");
     }
 
     #[test]

@@ -11,11 +11,13 @@ use uuid::Uuid;
 use crate::committee::{Command, CommitteeDecider, Industry, State};
 use crate::community::{self, CommunityDecider};
 use crate::enterprise::{self, EnterpriseDecider};
+use crate::party::{self, PartyOrganizationDecider};
 
 pub(crate) struct Api {
     pub(crate) committees: CommandHandler<CommitteeDecider>,
     pub(crate) communities: CommandHandler<CommunityDecider>,
     pub(crate) enterprises: CommandHandler<EnterpriseDecider>,
+    pub(crate) organizations: CommandHandler<PartyOrganizationDecider>,
 }
 
 /// Handles a command for the aggregate `id`, decided again on a conflict
@@ -331,6 +333,129 @@ impl OrganizationService for Api {
             .ok_or_else(|| Status::not_found("no such enterprise"))?;
         Ok(Response::new(pb::GetEnterpriseResponse {
             enterprise: Some(enterprise),
+        }))
+    }
+
+    async fn found_party_organization(
+        &self,
+        request: Request<pb::FoundPartyOrganizationRequest>,
+    ) -> Result<Response<pb::FoundPartyOrganizationResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.take(parse_id("organization_id", &r.organization_id));
+        let kind = v.take(party::Kind::from_wire(r.kind).ok_or_else(|| {
+            CommandError::invalid("kind", "must be a known kind of Party organisation")
+        }));
+        let parent = v.take(optional_id(
+            "parent_organization_id",
+            &r.parent_organization_id,
+        ));
+        let secretary = v.take(optional_id("secretary_person_id", &r.secretary_person_id));
+        let founded_on = v.take(
+            party::date_of(&r.founded_on)
+                .ok_or_else(|| CommandError::invalid("founded_on", "must be a date, YYYY-MM-DD")),
+        );
+        if r.covered_enterprise_ids.len() > 50 {
+            v.0.push(hongxin_domain::FieldViolation::new(
+                "covered_enterprise_ids",
+                "at most 50 units",
+            ));
+        }
+        let covered: Vec<Option<Uuid>> = r
+            .covered_enterprise_ids
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| v.take(parse_id(&format!("covered_enterprise_ids[{i}]"), raw)))
+            .collect();
+        let (Some(id), Some(kind), Some(parent), Some(secretary), Some(founded_on), Some(covered)) = (
+            id,
+            kind,
+            parent,
+            secretary,
+            founded_on,
+            covered.into_iter().collect::<Option<Vec<_>>>(),
+        ) else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        if !v.0.is_empty() {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        }
+        if let Some(parent_id) = parent {
+            match load(&self.organizations, parent_id, |s, _| s.0).await? {
+                None => {
+                    return Err(status_of(CommandError::invalid(
+                        "parent_organization_id",
+                        "no such Party organisation",
+                    )));
+                }
+                Some(p) if !p.kind.leads_others() => {
+                    return Err(status_of(CommandError::invalid(
+                        "parent_organization_id",
+                        "only a Party committee or general branch has organisations under it",
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        // The facts the branch rules need, from the covered units.
+        let mut units = Vec::with_capacity(covered.len());
+        for (i, enterprise_id) in covered.iter().enumerate() {
+            let Some(e) = load(&self.enterprises, *enterprise_id, |s, _| s.0).await? else {
+                return Err(status_of(CommandError::invalid(
+                    format!("covered_enterprise_ids[{i}]"),
+                    "no such enterprise",
+                )));
+            };
+            units.push(party::Unit {
+                enterprise_id: *enterprise_id,
+                full_members: e.headcount.full_members,
+                covered_by: e.covered_by,
+            });
+        }
+        let command = party::Command::Found {
+            founding: party::Founding {
+                organization_id: id,
+                name: r.name,
+                kind,
+                parent,
+                covered: covered.clone(),
+                secretary,
+                founded_on,
+            },
+            units,
+        };
+        let outcome = run(&self.organizations, id, &command, ctx.clone(), 0).await?;
+        // Record the coverage on each unit. A retry of the same founding
+        // decides nothing new above and completes whatever is missing here.
+        // The caller's idempotency key belongs to the founding alone.
+        let mut ctx = ctx;
+        ctx.idempotency_key = None;
+        for enterprise_id in &covered {
+            let cover = enterprise::Command::Cover {
+                organization_id: id,
+                kind,
+            };
+            run(&self.enterprises, *enterprise_id, &cover, ctx.clone(), 0).await?;
+        }
+        Ok(Response::new(pb::FoundPartyOrganizationResponse {
+            organization: outcome.state.0.map(|f| f.to_wire(outcome.version)),
+        }))
+    }
+
+    async fn get_party_organization(
+        &self,
+        request: Request<pb::GetPartyOrganizationRequest>,
+    ) -> Result<Response<pb::GetPartyOrganizationResponse>, Status> {
+        let id =
+            parse_id("organization_id", &request.get_ref().organization_id).map_err(status_of)?;
+        let organization = load(&self.organizations, id, |s, version| {
+            s.0.map(|f| f.to_wire(version))
+        })
+        .await?
+        .ok_or_else(|| Status::not_found("no such Party organisation"))?;
+        Ok(Response::new(pb::GetPartyOrganizationResponse {
+            organization: Some(organization),
         }))
     }
 }

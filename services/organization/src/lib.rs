@@ -10,6 +10,7 @@ pub mod committee;
 pub mod community;
 pub mod enterprise;
 mod grpc;
+pub mod party;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +41,12 @@ pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
             community::CommunityDecider,
             clock.clone(),
         ),
-        enterprises: CommandHandler::with_clock(store, enterprise::EnterpriseDecider, clock),
+        enterprises: CommandHandler::with_clock(
+            store.clone(),
+            enterprise::EnterpriseDecider,
+            clock.clone(),
+        ),
+        organizations: CommandHandler::with_clock(store, party::PartyOrganizationDecider, clock),
     };
     Routes::new(OrganizationServiceServer::new(api))
 }

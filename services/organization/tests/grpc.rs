@@ -480,3 +480,194 @@ async fn communities_and_enterprises_on_sqlite() {
 async fn communities_and_enterprises_on_postgres() {
     communities_and_enterprises(postgres().await).await;
 }
+
+/// Registers a community and an enterprise with `full_members`; returns the
+/// enterprise id.
+async fn unit(app: &mut Running, community_id: Uuid, full_members: u32) -> Uuid {
+    let id = Uuid::now_v7();
+    app.client
+        .register_enterprise(pb::RegisterEnterpriseRequest {
+            enterprise_id: id.to_string(),
+            name: format!("外卖站点{}", &id.simple().to_string()[24..]),
+            industry: pb::Industry::FoodDelivery as i32,
+            kind: pb::EnterpriseKind::Station as i32,
+            community_id: community_id.to_string(),
+            platform_brand: String::new(),
+            parent_enterprise_id: String::new(),
+        })
+        .await
+        .expect("enterprise");
+    app.client
+        .report_enterprise_headcount(pb::ReportEnterpriseHeadcountRequest {
+            enterprise_id: id.to_string(),
+            headcount: Some(pb::Headcount {
+                workers: 20,
+                full_members,
+                probationary_members: 0,
+            }),
+            expected_version: 0,
+        })
+        .await
+        .expect("headcount");
+    id
+}
+
+async fn party_organisations(mut app: Running) {
+    let community_id = Uuid::now_v7();
+    app.client
+        .register_community(pb::RegisterCommunityRequest {
+            community_id: community_id.to_string(),
+            name: "东关社区".to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    let big = unit(&mut app, community_id, 4).await;
+    let mut small = Vec::new();
+    for _ in 0..3 {
+        small.push(unit(&mut app, community_id, 1).await);
+    }
+    let committee_id = Uuid::now_v7();
+    let found = |id: Uuid,
+                 kind: pb::PartyOrganizationKind,
+                 covered: &[Uuid],
+                 parent: Option<Uuid>| pb::FoundPartyOrganizationRequest {
+        organization_id: id.to_string(),
+        name: "外卖行业党委".to_owned(),
+        kind: kind as i32,
+        parent_organization_id: parent.map(|p| p.to_string()).unwrap_or_default(),
+        covered_enterprise_ids: covered.iter().map(Uuid::to_string).collect(),
+        secretary_person_id: String::new(),
+        founded_on: "2022-05-20".to_owned(),
+    };
+    app.client
+        .found_party_organization(found(
+            committee_id,
+            pb::PartyOrganizationKind::Committee,
+            &[],
+            None,
+        ))
+        .await
+        .expect("committee");
+
+    // A unit with four full members forms its own branch; a small one cannot.
+    let branch_id = Uuid::now_v7();
+    let branch = app
+        .client
+        .found_party_organization(found(
+            branch_id,
+            pb::PartyOrganizationKind::Branch,
+            &[big],
+            Some(committee_id),
+        ))
+        .await
+        .expect("branch")
+        .into_inner()
+        .organization
+        .expect("organization");
+    assert_eq!(branch.covered_enterprise_ids, [big.to_string()]);
+    let refused = app
+        .client
+        .found_party_organization(found(
+            Uuid::now_v7(),
+            pb::PartyOrganizationKind::Branch,
+            &[small[0]],
+            Some(committee_id),
+        ))
+        .await
+        .expect_err("too few members");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("at least 3"),
+        "{}",
+        refused.message()
+    );
+
+    // The three small units form a joint branch; a retry changes nothing.
+    let joint_id = Uuid::now_v7();
+    let joint = found(
+        joint_id,
+        pb::PartyOrganizationKind::JointBranch,
+        &small,
+        Some(committee_id),
+    );
+    app.client
+        .found_party_organization(joint.clone())
+        .await
+        .expect("joint branch");
+    app.client
+        .found_party_organization(joint)
+        .await
+        .expect("retry");
+    let covered_by = app
+        .client
+        .get_enterprise(pb::GetEnterpriseRequest {
+            enterprise_id: small[2].to_string(),
+        })
+        .await
+        .expect("enterprise")
+        .into_inner()
+        .enterprise
+        .expect("enterprise")
+        .covered_by_organization_id;
+    assert_eq!(covered_by, joint_id.to_string());
+
+    // A covered unit cannot be covered again; a branch cannot lead others.
+    let again = app
+        .client
+        .found_party_organization(found(
+            Uuid::now_v7(),
+            pb::PartyOrganizationKind::Branch,
+            &[big],
+            Some(committee_id),
+        ))
+        .await
+        .expect_err("covered");
+    assert!(
+        again.message().contains("already covered"),
+        "{}",
+        again.message()
+    );
+    let under_branch = app
+        .client
+        .found_party_organization(found(
+            Uuid::now_v7(),
+            pb::PartyOrganizationKind::Committee,
+            &[],
+            Some(branch_id),
+        ))
+        .await
+        .expect_err("parent");
+    assert_eq!(under_branch.code(), Code::InvalidArgument);
+    let mut bad = found(
+        Uuid::now_v7(),
+        pb::PartyOrganizationKind::Unspecified,
+        &[],
+        None,
+    );
+    bad.founded_on = "2022-13-40".to_owned();
+    bad.covered_enterprise_ids = vec!["nope".to_owned()];
+    let status = app
+        .client
+        .found_party_organization(bad)
+        .await
+        .expect_err("bad");
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["kind", "founded_on", "covered_enterprise_ids[0]"]);
+}
+
+#[tokio::test]
+async fn party_organisations_on_sqlite() {
+    party_organisations(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn party_organisations_on_postgres() {
+    party_organisations(postgres().await).await;
+}

@@ -143,6 +143,36 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("organization", "PartyOrganizationFounded") => {
+            let Some(o) = decode::<org::PartyOrganizationFounded>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO party_organizations (organization_id, name, kind, founded_on, units) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (organization_id) DO NOTHING",
+            )
+            .bind(o.organization_id)
+            .bind(o.name)
+            .bind(party_kind(o.kind))
+            .bind(o.founded_on)
+            .bind(o.covered_enterprise_ids.len() as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "EnterpriseCovered") => {
+            let Some(c) = decode::<org::EnterpriseCovered>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO coverage (enterprise_id, organization_id, kind) VALUES ($1, $2, $3) \
+                 ON CONFLICT (enterprise_id) DO NOTHING",
+            )
+            .bind(c.enterprise_id)
+            .bind(c.organization_id)
+            .bind(party_kind(c.kind))
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
@@ -172,5 +202,11 @@ fn wire_name(name: &str, prefix: &str) -> String {
 fn industry_name(raw: i32) -> String {
     org::Industry::try_from(raw)
         .map(|i| wire_name(i.as_str_name(), "INDUSTRY_"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn party_kind(raw: i32) -> String {
+    org::PartyOrganizationKind::try_from(raw)
+        .map(|k| wire_name(k.as_str_name(), "PARTY_ORGANIZATION_KIND_"))
         .unwrap_or_else(|_| "unknown".to_owned())
 }

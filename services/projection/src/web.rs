@@ -37,6 +37,44 @@ struct Overview {
     committees_by_industry: Vec<IndustryCount>,
     enterprises_by_industry: Vec<EnterpriseFigures>,
     enterprises_by_community: Vec<CommunityFigures>,
+    party_organizations_by_kind: Vec<KindCount>,
+    coverage: Coverage,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct KindCount {
+    kind: String,
+    organizations: i64,
+}
+
+/// Coverage of the new-economy units by Party organisations.
+#[derive(Serialize, sqlx::FromRow)]
+struct Coverage {
+    enterprises: i64,
+    /// Covered by their own branch or a joint branch.
+    covered: i64,
+    own_branch: i64,
+    /// Units with at least one full or probationary member.
+    with_members: i64,
+    with_members_covered: i64,
+    /// 组织覆盖率, percent.
+    #[sqlx(skip)]
+    organization_rate: f64,
+    /// 单独组建率, percent.
+    #[sqlx(skip)]
+    own_branch_rate: f64,
+    /// Share of units with members that are covered, percent.
+    #[sqlx(skip)]
+    member_units_rate: f64,
+}
+
+/// `part` of `whole` in percent, one decimal; 0 when there is no whole.
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
 }
 
 /// Units of one industry and the Party members working in them.
@@ -112,6 +150,27 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_all(p.pool())
     .await
     .map_err(fail)?;
+    let party_organizations_by_kind: Vec<KindCount> = sqlx::query_as(
+        "SELECT kind, COUNT(*) AS organizations FROM party_organizations GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
+    let mut coverage: Coverage = sqlx::query_as(
+        "SELECT COUNT(*) AS enterprises, \
+         CAST(COALESCE(SUM(CASE WHEN c.enterprise_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS covered, \
+         CAST(COALESCE(SUM(CASE WHEN c.kind = 'branch' THEN 1 ELSE 0 END), 0) AS BIGINT) AS own_branch, \
+         CAST(COALESCE(SUM(CASE WHEN e.full_members + e.probationary_members > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members, \
+         CAST(COALESCE(SUM(CASE WHEN e.full_members + e.probationary_members > 0 AND c.enterprise_id IS NOT NULL \
+              THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members_covered \
+         FROM enterprises e LEFT JOIN coverage c ON c.enterprise_id = e.enterprise_id",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
+    coverage.organization_rate = percent(coverage.covered, coverage.enterprises);
+    coverage.own_branch_rate = percent(coverage.own_branch, coverage.enterprises);
+    coverage.member_units_rate = percent(coverage.with_members_covered, coverage.with_members);
     let contexts = p
         .freshness()
         .into_iter()
@@ -123,5 +182,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         committees_by_industry,
         enterprises_by_industry,
         enterprises_by_community,
+        party_organizations_by_kind,
+        coverage,
     }))
 }

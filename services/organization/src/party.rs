@@ -1,0 +1,443 @@
+//! Party organisations 党组织 of the new economy and the units they cover.
+//!
+//! The rules (《中国共产党支部工作条例》 as the domain page restates them): a
+//! unit with 3 or more full members forms its own branch; units with fewer
+//! join a joint branch of at most 5 nearby or same-trade units, which itself
+//! needs 3 full members; a unit is covered by one organisation at most.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use hongxin_domain::text::text_violations;
+use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, FieldViolation};
+use hongxin_proto::organization::v1 as pb;
+use prost::Message as _;
+use uuid::Uuid;
+
+use crate::codec::{decode_id, decode_optional_id, malformed};
+
+/// Full members a unit needs to form its own branch.
+pub const OWN_BRANCH_MIN_MEMBERS: u32 = 3;
+/// Most units one joint branch covers.
+pub const JOINT_BRANCH_MAX_UNITS: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Committee,
+    GeneralBranch,
+    Branch,
+    JointBranch,
+}
+
+impl Kind {
+    pub fn from_wire(raw: i32) -> Option<Self> {
+        match pb::PartyOrganizationKind::try_from(raw).ok()? {
+            pb::PartyOrganizationKind::Committee => Some(Self::Committee),
+            pb::PartyOrganizationKind::GeneralBranch => Some(Self::GeneralBranch),
+            pb::PartyOrganizationKind::Branch => Some(Self::Branch),
+            pb::PartyOrganizationKind::JointBranch => Some(Self::JointBranch),
+            pb::PartyOrganizationKind::Unspecified => None,
+        }
+    }
+
+    pub fn to_wire(self) -> pb::PartyOrganizationKind {
+        match self {
+            Self::Committee => pb::PartyOrganizationKind::Committee,
+            Self::GeneralBranch => pb::PartyOrganizationKind::GeneralBranch,
+            Self::Branch => pb::PartyOrganizationKind::Branch,
+            Self::JointBranch => pb::PartyOrganizationKind::JointBranch,
+        }
+    }
+
+    /// Whether organisations of this kind may have others report to them.
+    pub fn leads_others(self) -> bool {
+        matches!(self, Self::Committee | Self::GeneralBranch)
+    }
+}
+
+/// What founding records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Founding {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub kind: Kind,
+    pub parent: Option<Uuid>,
+    pub covered: Vec<Uuid>,
+    pub secretary: Option<Uuid>,
+    pub founded_on: NaiveDate,
+}
+
+/// What the service knows of a unit to be covered, looked up before the
+/// command is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub enterprise_id: Uuid,
+    pub full_members: u32,
+    pub covered_by: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Found {
+        founding: Founding,
+        units: Vec<Unit>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Founded(Founding),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State(pub Option<Founding>);
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PartyOrganizationDecider;
+
+/// Today in Asia/Shanghai, which has kept UTC+8 without daylight saving
+/// since 1991.
+fn beijing_today(now: DateTime<Utc>) -> NaiveDate {
+    (now + Duration::hours(8)).date_naive()
+}
+
+impl Decider for PartyOrganizationDecider {
+    type State = State;
+    type Command = Command;
+    type Event = Event;
+    const CATEGORY: &'static str = "party_organization";
+
+    fn decide(
+        &self,
+        state: &State,
+        command: &Command,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, CommandError> {
+        let Command::Found { founding, units } = command;
+        let mut v = text_violations("name", &founding.name, 100);
+        if founding.founded_on > beijing_today(now) {
+            v.push(FieldViolation::new(
+                "founded_on",
+                "must not be in the future",
+            ));
+        }
+        for (i, id) in founding.covered.iter().enumerate() {
+            if founding.covered[..i].contains(id) {
+                v.push(FieldViolation::new(
+                    format!("covered_enterprise_ids[{i}]"),
+                    "is listed twice",
+                ));
+            }
+        }
+        if founding.parent == Some(founding.organization_id) {
+            v.push(FieldViolation::new(
+                "parent_organization_id",
+                "must not be the organisation itself",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(CommandError::Invalid(v));
+        }
+        let founding = Founding {
+            name: founding.name.trim().to_owned(),
+            ..founding.clone()
+        };
+        if let Some(existing) = &state.0 {
+            return if *existing == founding {
+                Ok(vec![])
+            } else {
+                Err(CommandError::rejected(format!(
+                    "Party organisation {} is already founded as “{}”",
+                    existing.organization_id, existing.name
+                )))
+            };
+        }
+        check_coverage(&founding, units)?;
+        Ok(vec![Event::Founded(founding)])
+    }
+
+    fn evolve(&self, _state: State, event: &Event) -> State {
+        match event {
+            Event::Founded(f) => State(Some(f.clone())),
+        }
+    }
+}
+
+/// The branch rules, in words a county officer reads.
+fn check_coverage(founding: &Founding, units: &[Unit]) -> Result<(), CommandError> {
+    let n = founding.covered.len();
+    for unit in units {
+        if let Some(other) = unit.covered_by.filter(|o| *o != founding.organization_id) {
+            return Err(CommandError::rejected(format!(
+                "enterprise {} is already covered by Party organisation {other}; a unit is covered by one organisation only",
+                unit.enterprise_id
+            )));
+        }
+    }
+    let members = |id: &Uuid| {
+        units
+            .iter()
+            .find(|u| u.enterprise_id == *id)
+            .map_or(0, |u| u.full_members)
+    };
+    match founding.kind {
+        Kind::Committee | Kind::GeneralBranch if n > 0 => Err(CommandError::rejected(
+            "a Party committee or general branch leads branches; the units themselves are covered by branches or joint branches",
+        )),
+        Kind::Committee | Kind::GeneralBranch => Ok(()),
+        Kind::Branch if n > 1 => Err(CommandError::rejected(
+            "a branch is formed in one unit; several units with few members form a joint branch",
+        )),
+        Kind::Branch => match founding.covered.first() {
+            Some(id) if members(id) < OWN_BRANCH_MIN_MEMBERS => {
+                Err(CommandError::rejected(format!(
+                    "enterprise {id} has {} full Party members; a unit needs at least 3 to form its own branch (fewer: join a joint branch)",
+                    members(id)
+                )))
+            }
+            _ => Ok(()),
+        },
+        Kind::JointBranch => {
+            if !(2..=JOINT_BRANCH_MAX_UNITS).contains(&n) {
+                return Err(CommandError::rejected(format!(
+                    "a joint branch covers 2 to 5 units, not {n}"
+                )));
+            }
+            if let Some(big) = founding
+                .covered
+                .iter()
+                .find(|id| members(id) >= OWN_BRANCH_MIN_MEMBERS)
+            {
+                return Err(CommandError::rejected(format!(
+                    "enterprise {big} has {} full Party members and must form its own branch",
+                    members(big)
+                )));
+            }
+            let total: u32 = founding.covered.iter().map(members).sum();
+            if total < OWN_BRANCH_MIN_MEMBERS {
+                return Err(CommandError::rejected(format!(
+                    "the units have {total} full Party members together; a joint branch needs at least 3 (otherwise assign a Party-building instructor)"
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn date_of(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
+}
+
+impl Founding {
+    pub(crate) fn to_wire(&self, version: u64) -> pb::PartyOrganization {
+        pb::PartyOrganization {
+            organization_id: self.organization_id.to_string(),
+            name: self.name.clone(),
+            kind: self.kind.to_wire() as i32,
+            parent_organization_id: self.parent.map(|p| p.to_string()).unwrap_or_default(),
+            covered_enterprise_ids: self.covered.iter().map(Uuid::to_string).collect(),
+            secretary_person_id: self.secretary.map(|p| p.to_string()).unwrap_or_default(),
+            founded_on: self.founded_on.format("%Y-%m-%d").to_string(),
+            version,
+        }
+    }
+}
+
+impl DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        "PartyOrganizationFounded"
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let Self::Founded(f) = self;
+        let o = f.to_wire(0);
+        pb::PartyOrganizationFounded {
+            organization_id: o.organization_id,
+            name: o.name,
+            kind: o.kind,
+            parent_organization_id: o.parent_organization_id,
+            covered_enterprise_ids: o.covered_enterprise_ids,
+            secretary_person_id: o.secretary_person_id,
+            founded_on: o.founded_on,
+        }
+        .encode_to_vec()
+    }
+
+    fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
+        if (event_type, schema_version) != ("PartyOrganizationFounded", 1) {
+            return Err(DecodeError::UnknownType {
+                event_type: event_type.to_owned(),
+                schema_version,
+            });
+        }
+        let e =
+            pb::PartyOrganizationFounded::decode(payload).map_err(|e| malformed(event_type, e))?;
+        Ok(Self::Founded(Founding {
+            organization_id: decode_id(event_type, &e.organization_id)?,
+            kind: Kind::from_wire(e.kind).ok_or_else(|| malformed(event_type, "unknown kind"))?,
+            parent: decode_optional_id(event_type, &e.parent_organization_id)?,
+            covered: e
+                .covered_enterprise_ids
+                .iter()
+                .map(|id| decode_id(event_type, id))
+                .collect::<Result<_, _>>()?,
+            secretary: decode_optional_id(event_type, &e.secretary_person_id)?,
+            founded_on: date_of(&e.founded_on)
+                .ok_or_else(|| malformed(event_type, "bad founding date"))?,
+            name: e.name,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use hongxin_testkit::given::given;
+
+    use super::*;
+
+    fn unit(n: u128, full_members: u32) -> Unit {
+        Unit {
+            enterprise_id: Uuid::from_u128(n),
+            full_members,
+            covered_by: None,
+        }
+    }
+
+    fn founding(kind: Kind, covered: &[Unit]) -> Founding {
+        Founding {
+            organization_id: Uuid::from_u128(100),
+            name: "顺丰速运齐河营业部党支部".to_owned(),
+            kind,
+            parent: None,
+            covered: covered.iter().map(|u| u.enterprise_id).collect(),
+            secretary: None,
+            founded_on: NaiveDate::from_ymd_opt(2022, 5, 20).unwrap_or_default(),
+        }
+    }
+
+    fn found(kind: Kind, units: &[Unit]) -> Command {
+        Command::Found {
+            founding: founding(kind, units),
+            units: units.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_unit_with_three_full_members_forms_its_own_branch() {
+        let units = [unit(1, 3)];
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::Branch, &units))
+            .then([Event::Founded(founding(Kind::Branch, &units))]);
+    }
+
+    #[test]
+    fn a_unit_with_two_full_members_cannot() {
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::Branch, &[unit(1, 2)]))
+            .then_rejected("needs at least 3");
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::Branch, &[unit(1, 3), unit(2, 4)]))
+            .then_rejected("formed in one unit");
+    }
+
+    #[test]
+    fn a_joint_branch_covers_two_to_five_small_units_with_three_members_together() {
+        let units = [unit(1, 1), unit(2, 1), unit(3, 1)];
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &units))
+            .then([Event::Founded(founding(Kind::JointBranch, &units))]);
+        let six: Vec<Unit> = (1..=6).map(|n| unit(n, 1)).collect();
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &six))
+            .then_rejected("2 to 5 units");
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &[unit(1, 2)]))
+            .then_rejected("2 to 5 units");
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &[unit(1, 1), unit(2, 3)]))
+            .then_rejected("must form its own branch");
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &[unit(1, 1), unit(2, 1)]))
+            .then_rejected("needs at least 3");
+    }
+
+    #[test]
+    fn five_units_is_the_joint_branch_limit() {
+        let five: Vec<Unit> = (1..=5).map(|n| unit(n, 1)).collect();
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::JointBranch, &five))
+            .then([Event::Founded(founding(Kind::JointBranch, &five))]);
+    }
+
+    #[test]
+    fn a_unit_is_covered_by_one_organisation_only() {
+        let mut taken = unit(1, 5);
+        taken.covered_by = Some(Uuid::from_u128(555));
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::Branch, &[taken]))
+            .then_rejected("already covered");
+        // Covered by this very organisation (a retry) is fine.
+        let mut mine = unit(1, 5);
+        mine.covered_by = Some(Uuid::from_u128(100));
+        given(
+            PartyOrganizationDecider,
+            [Event::Founded(founding(Kind::Branch, &[mine]))],
+        )
+        .when(found(Kind::Branch, &[mine]))
+        .then([]);
+    }
+
+    #[test]
+    fn committees_lead_branches_and_cover_no_unit_themselves() {
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::Committee, &[]))
+            .then([Event::Founded(founding(Kind::Committee, &[]))]);
+        given(PartyOrganizationDecider, [])
+            .when(found(Kind::GeneralBranch, &[unit(1, 9)]))
+            .then_rejected("leads branches");
+    }
+
+    #[test]
+    fn the_founding_date_is_not_in_the_future_in_beijing() {
+        // 2022-05-19 23:30 UTC is already 2022-05-20 in Beijing.
+        let now = Utc
+            .with_ymd_and_hms(2022, 5, 19, 23, 30, 0)
+            .single()
+            .unwrap_or_default();
+        given(PartyOrganizationDecider, [])
+            .at(now)
+            .when(found(Kind::Branch, &[unit(1, 3)]))
+            .then([Event::Founded(founding(Kind::Branch, &[unit(1, 3)]))]);
+        let earlier = Utc
+            .with_ymd_and_hms(2022, 5, 19, 15, 59, 0)
+            .single()
+            .unwrap_or_default();
+        given(PartyOrganizationDecider, [])
+            .at(earlier)
+            .when(found(Kind::Branch, &[unit(1, 3)]))
+            .then_invalid("founded_on");
+    }
+
+    #[test]
+    fn a_retry_with_other_data_is_refused_and_lists_are_clean() {
+        let units = [unit(1, 3)];
+        let mut other = found(Kind::Branch, &units);
+        let Command::Found { founding, .. } = &mut other;
+        founding.name = "另一个党支部".to_owned();
+        given(
+            PartyOrganizationDecider,
+            [Event::Founded(self::founding(Kind::Branch, &units))],
+        )
+        .when(other)
+        .then_rejected("already founded");
+        let twice = Command::Found {
+            founding: Founding {
+                covered: vec![Uuid::from_u128(1), Uuid::from_u128(1)],
+                ..self::founding(Kind::JointBranch, &[])
+            },
+            units: vec![unit(1, 1)],
+        };
+        given(PartyOrganizationDecider, [])
+            .when(twice)
+            .then_invalid("covered_enterprise_ids[1]");
+    }
+}
