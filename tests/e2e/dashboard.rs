@@ -80,38 +80,64 @@ async fn wait_applied(p: &Projection, n: u64) {
     .expect("the projection did not catch up in time");
 }
 
+/// The embedded default's wiring: an organization store, the projection and
+/// the in-process feed between them, running until dropped.
+struct Embedded {
+    store: EventStore,
+    projection: Projection,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+impl Embedded {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = EventStore::open(&StoreConfig::Sqlite {
+            path: dir.path().join("organization.db"),
+        })
+        .await
+        .expect("store");
+        let projection = Projection::open(&ProjectionDb::Sqlite {
+            path: dir.path().join("projection.db"),
+        })
+        .await
+        .expect("projection");
+        let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+            .await
+            .expect("feed");
+        let shutdown = Shutdown::new();
+        {
+            let p = projection.clone();
+            let s = shutdown.clone();
+            tokio::spawn(async move { p.run("organization", feed, s).await });
+        }
+        Self {
+            store,
+            projection,
+            shutdown,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
 #[tokio::test]
 async fn embedded_default_commands_reach_the_dashboard() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("organization.db"),
-    })
-    .await
-    .expect("store");
+    let system = Embedded::start().await;
+    let (store, projection) = (&system.store, &system.projection);
     let handler = CommandHandler::new(store.clone(), CommitteeDecider);
-    let projection = Projection::open(&ProjectionDb::Sqlite {
-        path: dir.path().join("projection.db"),
-    })
-    .await
-    .expect("projection");
-    let shutdown = Shutdown::new();
-    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
-        .await
-        .expect("feed");
-    let runner = {
-        let p = projection.clone();
-        let s = shutdown.clone();
-        tokio::spawn(async move { p.run("organization", feed, s).await })
-    };
     register(&handler, Industry::Express, 3).await;
     register(&handler, Industry::FoodDelivery, 2).await;
-    wait_applied(&projection, 5).await;
-    let o = overview(&projection).await;
+    wait_applied(projection, 5).await;
+    let o = overview(projection).await;
     assert_eq!(committees(&o, "express"), 3);
     assert_eq!(committees(&o, "food_delivery"), 2);
     assert_eq!(o["events"][0]["events"], 5);
-    shutdown.trigger();
-    runner.await.expect("runner");
 }
 
 #[tokio::test]
@@ -298,26 +324,8 @@ async fn enterprises_and_their_members_reach_the_dashboard_by_industry_and_commu
         self, EnterpriseDecider, Headcount, Kind, Registration,
     };
 
-    let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("organization.db"),
-    })
-    .await
-    .expect("store");
-    let projection = Projection::open(&ProjectionDb::Sqlite {
-        path: dir.path().join("projection.db"),
-    })
-    .await
-    .expect("projection");
-    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
-        .await
-        .expect("feed");
-    let shutdown = Shutdown::new();
-    {
-        let p = projection.clone();
-        let s = shutdown.clone();
-        tokio::spawn(async move { p.run("organization", feed, s).await });
-    }
+    let system = Embedded::start().await;
+    let (store, projection) = (&system.store, &system.projection);
     let ctx = CommandContext::new("test");
     let communities = CommandHandler::new(store.clone(), CommunityDecider);
     let enterprises = CommandHandler::new(store.clone(), EnterpriseDecider);
@@ -378,8 +386,8 @@ async fn enterprises_and_their_members_reach_the_dashboard_by_industry_and_commu
             .await
             .expect("headcount");
     }
-    wait_applied(&projection, 7).await;
-    let o = overview(&projection).await;
+    wait_applied(projection, 7).await;
+    let o = overview(projection).await;
     let express = o["enterprises_by_industry"]
         .as_array()
         .expect("rows")
@@ -402,7 +410,6 @@ async fn enterprises_and_their_members_reach_the_dashboard_by_industry_and_commu
     assert_eq!(by_community["community"], "西关社区");
     assert_eq!(by_community["enterprises"], 3);
     assert_eq!(by_community["workers"], 122);
-    shutdown.trigger();
 }
 
 #[tokio::test]
@@ -413,26 +420,8 @@ async fn coverage_rates_come_from_founded_organisations() {
     };
     use hongxin_organization::party;
 
-    let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("organization.db"),
-    })
-    .await
-    .expect("store");
-    let projection = Projection::open(&ProjectionDb::Sqlite {
-        path: dir.path().join("projection.db"),
-    })
-    .await
-    .expect("projection");
-    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
-        .await
-        .expect("feed");
-    let shutdown = Shutdown::new();
-    {
-        let p = projection.clone();
-        let s = shutdown.clone();
-        tokio::spawn(async move { p.run("organization", feed, s).await });
-    }
+    let system = Embedded::start().await;
+    let (store, projection) = (&system.store, &system.projection);
     let ctx = CommandContext::new("test");
     let community_id = Uuid::now_v7();
     CommandHandler::new(store.clone(), CommunityDecider)
@@ -537,8 +526,8 @@ async fn coverage_rates_come_from_founded_organisations() {
         }
     }
     // 1 community + 10 enterprise events + 2 foundings + 3 coverings.
-    wait_applied(&projection, 16).await;
-    let c = overview(&projection).await["coverage"].clone();
+    wait_applied(projection, 16).await;
+    let c = overview(projection).await["coverage"].clone();
     assert_eq!(
         (
             c["enterprises"].as_i64(),
@@ -557,5 +546,4 @@ async fn coverage_rates_come_from_founded_organisations() {
     assert_eq!(c["organization_rate"].as_f64(), Some(60.0));
     assert_eq!(c["own_branch_rate"].as_f64(), Some(20.0));
     assert_eq!(c["member_units_rate"].as_f64(), Some(75.0));
-    shutdown.trigger();
 }

@@ -72,6 +72,14 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// No decoder for this type and schema version.
+    pub fn unknown(event_type: &str, schema_version: u32) -> Self {
+        Self::UnknownType {
+            event_type: event_type.to_owned(),
+            schema_version,
+        }
+    }
+
     /// The payload of `event_type` is not what its schema says.
     pub fn malformed(event_type: &str, reason: impl std::fmt::Display) -> Self {
         Self::Malformed {

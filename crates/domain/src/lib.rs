@@ -56,6 +56,22 @@ pub trait DomainEvent: Sized + Clone + Send + Sync + 'static {
     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError>;
 }
 
+/// Creating an aggregate is idempotent: with nothing yet, `create` decides;
+/// the same data again changes nothing (a retried call); other data under the
+/// same id is refused in the words of `refusal`.
+pub fn create_once<T: PartialEq, E>(
+    existing: Option<T>,
+    wanted: T,
+    refusal: impl FnOnce(&T) -> String,
+    create: impl FnOnce(T) -> Result<Vec<E>, CommandError>,
+) -> Result<Vec<E>, CommandError> {
+    match existing {
+        None => create(wanted),
+        Some(e) if e == wanted => Ok(Vec::new()),
+        Some(e) => Err(CommandError::Rejected(refusal(&e))),
+    }
+}
+
 /// Rebuilds a state from events, as the handler does.
 pub fn fold<D: Decider>(decider: &D, events: &[D::Event]) -> D::State {
     events

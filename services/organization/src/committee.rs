@@ -3,11 +3,14 @@
 //! responsibilities.
 
 use chrono::{DateTime, Utc};
-use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, FieldViolation};
+use hongxin_domain::{
+    CommandError, Decider, DecodeError, DomainEvent, FieldViolation, create_once,
+};
 use hongxin_proto::organization::v1 as pb;
 use prost::Message as _;
 use uuid::Uuid;
 
+use crate::codec::{decode_id, malformed};
 use hongxin_domain::text::{check_text, text_violations};
 
 /// Most responsibilities a committee lists (the article names ten).
@@ -113,26 +116,35 @@ impl Decider for CommitteeDecider {
                 if !v.is_empty() {
                     return Err(CommandError::Invalid(v));
                 }
-                match &state.0 {
-                    None => Ok(vec![Event::Registered {
-                        committee_id: *committee_id,
-                        name: name.trim().to_owned(),
-                        industry: *industry,
-                        lead_department: lead_department.trim().to_owned(),
-                    }]),
-                    // A retried registration changes nothing.
-                    Some(c)
-                        if c.name == name.trim()
-                            && c.industry == *industry
-                            && c.lead_department == lead_department.trim() =>
-                    {
-                        Ok(vec![])
-                    }
-                    Some(c) => Err(CommandError::rejected(format!(
-                        "industry committee {} is already registered as “{}”",
-                        c.committee_id, c.name
-                    ))),
-                }
+                let existing = state.0.as_ref().map(|c| {
+                    (
+                        c.committee_id,
+                        c.name.as_str(),
+                        c.industry,
+                        c.lead_department.as_str(),
+                    )
+                });
+                let wanted = (
+                    *committee_id,
+                    name.trim(),
+                    *industry,
+                    lead_department.trim(),
+                );
+                create_once(
+                    existing,
+                    wanted,
+                    |(id, name, ..)| {
+                        format!("industry committee {id} is already registered as “{name}”")
+                    },
+                    |(committee_id, name, industry, lead_department)| {
+                        Ok(vec![Event::Registered {
+                            committee_id,
+                            name: name.to_owned(),
+                            industry,
+                            lead_department: lead_department.to_owned(),
+                        }])
+                    },
+                )
             }
             Command::SetResponsibilities { responsibilities } => {
                 let Some(c) = &state.0 else {
@@ -234,32 +246,27 @@ impl DomainEvent for Event {
     }
 
     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-        let malformed = |reason: &dyn std::fmt::Display| DecodeError::malformed(event_type, reason);
-        let bad_id = || malformed(&"committee_id is not a UUID");
         match (event_type, schema_version) {
             ("IndustryCommitteeRegistered", 1) => {
-                let e =
-                    pb::IndustryCommitteeRegistered::decode(payload).map_err(|e| malformed(&e))?;
+                let e = pb::IndustryCommitteeRegistered::decode(payload)
+                    .map_err(|e| malformed(event_type, e))?;
                 Ok(Self::Registered {
-                    committee_id: e.committee_id.parse().map_err(|_| bad_id())?,
+                    committee_id: decode_id(event_type, &e.committee_id)?,
                     industry: Industry::from_wire(e.industry)
-                        .ok_or_else(|| malformed(&"unknown industry"))?,
+                        .ok_or_else(|| malformed(event_type, "unknown industry"))?,
                     name: e.name,
                     lead_department: e.lead_department,
                 })
             }
             ("IndustryCommitteeResponsibilitiesSet", 1) => {
                 let e = pb::IndustryCommitteeResponsibilitiesSet::decode(payload)
-                    .map_err(|e| malformed(&e))?;
+                    .map_err(|e| malformed(event_type, e))?;
                 Ok(Self::ResponsibilitiesSet {
-                    committee_id: e.committee_id.parse().map_err(|_| bad_id())?,
+                    committee_id: decode_id(event_type, &e.committee_id)?,
                     responsibilities: e.responsibilities,
                 })
             }
-            _ => Err(DecodeError::UnknownType {
-                event_type: event_type.to_owned(),
-                schema_version,
-            }),
+            _ => Err(DecodeError::unknown(event_type, schema_version)),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use hongxin_domain::text::text_violations;
-use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent};
+use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, create_once};
 use hongxin_proto::organization::v1 as pb;
 use prost::Message as _;
 use uuid::Uuid;
@@ -72,19 +72,22 @@ impl Decider for CommunityDecider {
                 if !v.is_empty() {
                     return Err(CommandError::Invalid(v));
                 }
-                let (name, subdistrict) = (name.trim(), subdistrict.trim());
-                match &state.0 {
-                    None => Ok(vec![Event::Registered {
-                        community_id: *community_id,
-                        name: name.to_owned(),
-                        subdistrict: subdistrict.to_owned(),
-                    }]),
-                    Some(c) if c.name == name && c.subdistrict == subdistrict => Ok(vec![]),
-                    Some(c) => Err(CommandError::rejected(format!(
-                        "community {} is already registered as “{}”",
-                        c.community_id, c.name
-                    ))),
-                }
+                let existing = state
+                    .0
+                    .as_ref()
+                    .map(|c| (c.community_id, c.name.as_str(), c.subdistrict.as_str()));
+                create_once(
+                    existing,
+                    (*community_id, name.trim(), subdistrict.trim()),
+                    |(id, name, _)| format!("community {id} is already registered as “{name}”"),
+                    |(community_id, name, subdistrict)| {
+                        Ok(vec![Event::Registered {
+                            community_id,
+                            name: name.to_owned(),
+                            subdistrict: subdistrict.to_owned(),
+                        }])
+                    },
+                )
             }
             Command::DesignateMember { person_id } => {
                 let Some(c) = &state.0 else {
@@ -171,10 +174,7 @@ impl DomainEvent for Event {
                     person_id: decode_id(event_type, &e.person_id)?,
                 })
             }
-            _ => Err(DecodeError::UnknownType {
-                event_type: event_type.to_owned(),
-                schema_version,
-            }),
+            _ => Err(DecodeError::unknown(event_type, schema_version)),
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use hongxin_domain::text::{check_text, text_violations};
-use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, FieldViolation};
+use hongxin_domain::{
+    CommandError, Decider, DecodeError, DomainEvent, FieldViolation, create_once,
+};
 use hongxin_proto::organization::v1 as pb;
 use prost::Message as _;
 use uuid::Uuid;
@@ -138,14 +140,17 @@ impl Decider for EnterpriseDecider {
                     platform_brand: check_text(&r.platform_brand, 50).unwrap_or("").to_owned(),
                     ..r.clone()
                 };
-                match &state.0 {
-                    None => Ok(vec![Event::Registered(clean)]),
-                    Some(e) if e.registration == clean => Ok(vec![]),
-                    Some(e) => Err(CommandError::rejected(format!(
-                        "enterprise {} is already registered as “{}”",
-                        e.registration.enterprise_id, e.registration.name
-                    ))),
-                }
+                create_once(
+                    state.0.as_ref().map(|e| e.registration.clone()),
+                    clean,
+                    |r| {
+                        format!(
+                            "enterprise {} is already registered as “{}”",
+                            r.enterprise_id, r.name
+                        )
+                    },
+                    |r| Ok(vec![Event::Registered(r)]),
+                )
             }
             Command::ReportHeadcount(h) => {
                 let Some(e) = &state.0 else {
@@ -336,10 +341,7 @@ impl DomainEvent for Event {
                         .ok_or_else(|| malformed(event_type, "unknown kind"))?,
                 })
             }
-            _ => Err(DecodeError::UnknownType {
-                event_type: event_type.to_owned(),
-                schema_version,
-            }),
+            _ => Err(DecodeError::unknown(event_type, schema_version)),
         }
     }
 }

@@ -7,7 +7,9 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hongxin_domain::text::text_violations;
-use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, FieldViolation};
+use hongxin_domain::{
+    CommandError, Decider, DecodeError, DomainEvent, FieldViolation, create_once,
+};
 use hongxin_proto::organization::v1 as pb;
 use prost::Message as _;
 use uuid::Uuid;
@@ -140,18 +142,20 @@ impl Decider for PartyOrganizationDecider {
             name: founding.name.trim().to_owned(),
             ..founding.clone()
         };
-        if let Some(existing) = &state.0 {
-            return if *existing == founding {
-                Ok(vec![])
-            } else {
-                Err(CommandError::rejected(format!(
+        create_once(
+            state.0.clone(),
+            founding,
+            |f| {
+                format!(
                     "Party organisation {} is already founded as “{}”",
-                    existing.organization_id, existing.name
-                )))
-            };
-        }
-        check_coverage(&founding, units)?;
-        Ok(vec![Event::Founded(founding)])
+                    f.organization_id, f.name
+                )
+            },
+            |f| {
+                check_coverage(&f, units)?;
+                Ok(vec![Event::Founded(f)])
+            },
+        )
     }
 
     fn evolve(&self, _state: State, event: &Event) -> State {
@@ -263,10 +267,7 @@ impl DomainEvent for Event {
 
     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
         if (event_type, schema_version) != ("PartyOrganizationFounded", 1) {
-            return Err(DecodeError::UnknownType {
-                event_type: event_type.to_owned(),
-                schema_version,
-            });
+            return Err(DecodeError::unknown(event_type, schema_version));
         }
         let e =
             pb::PartyOrganizationFounded::decode(payload).map_err(|e| malformed(event_type, e))?;
