@@ -11,6 +11,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -49,21 +50,28 @@ pub fn init(config: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryG
     let tracer = provider.tracer("hongxin");
     opentelemetry::global::set_tracer_provider(provider.clone());
 
+    // The log filter applies to the log output only: traces keep every span
+    // at INFO and above, so trace context flows however quiet the logs are.
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if config.log_format == "json" {
         tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
+            .with_filter(filter)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_filter(filter)
             .boxed()
     };
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(LevelFilter::INFO),
+        )
         .try_init();
     metrics_handle();
     Ok(TelemetryGuard { provider })

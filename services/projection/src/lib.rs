@@ -20,6 +20,7 @@ use hongxin_runtime::Shutdown;
 use serde::Serialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
+use tracing::Instrument as _;
 
 pub use readmodel::Applied;
 
@@ -157,7 +158,25 @@ impl Projection {
         }
     }
 
+    /// Applies one delivery in a span that continues the event's trace.
     async fn handle(&self, context: &str, delivery: Delivery) {
+        let span = tracing::info_span!(
+            "project",
+            context,
+            position = delivery.envelope.global_position,
+            event_type = %delivery.envelope.event_type,
+        );
+        hongxin_runtime::context::continue_trace(
+            &span,
+            &delivery.envelope.traceparent,
+            &delivery.envelope.tracestate,
+        );
+        self.apply_delivery(context, delivery)
+            .instrument(span)
+            .await;
+    }
+
+    async fn apply_delivery(&self, context: &str, delivery: Delivery) {
         let position = delivery.envelope.global_position;
         let recorded_at = delivery
             .envelope
