@@ -547,3 +547,56 @@ async fn coverage_rates_come_from_founded_organisations() {
     assert_eq!(c["own_branch_rate"].as_f64(), Some(20.0));
     assert_eq!(c["member_units_rate"].as_f64(), Some(75.0));
 }
+
+#[tokio::test]
+async fn report_stations_and_checked_in_members_reach_the_dashboard() {
+    use hongxin_organization::station::{Command, Opening, StationDecider};
+
+    let system = Embedded::start().await;
+    let stations = CommandHandler::new(system.store.clone(), StationDecider);
+    let ctx = CommandContext::new("test");
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2022, m, d).expect("day");
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let station_id = Uuid::now_v7();
+        let opening = Opening {
+            station_id,
+            name: format!("报到站{n}"),
+            community_id: Uuid::now_v7(),
+            address: "齐河县".into(),
+            opened_on: day(3, 1),
+        };
+        let stream = CommandHandler::<StationDecider>::stream_id(station_id);
+        stations
+            .handle(&stream, &Command::Open(opening), &ctx, RetryPolicy::Never)
+            .await
+            .expect("open");
+        ids.push(stream);
+    }
+    let people: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, person) in people.iter().enumerate() {
+        let check_in = Command::CheckIn {
+            person_id: *person,
+            home_organisation: "外地党支部".into(),
+            on: day(4, 1),
+        };
+        stations
+            .handle(&ids[i % 2], &check_in, &ctx, RetryPolicy::Never)
+            .await
+            .expect("check in");
+    }
+    let check_out = Command::CheckOut {
+        person_id: people[0],
+        on: day(5, 1),
+    };
+    stations
+        .handle(&ids[0], &check_out, &ctx, RetryPolicy::Never)
+        .await
+        .expect("check out");
+    wait_applied(&system.projection, 6).await;
+    let r = overview(&system.projection).await["report_stations"].clone();
+    assert_eq!(
+        (r["stations"].as_i64(), r["members"].as_i64()),
+        (Some(2), Some(2))
+    );
+}

@@ -12,6 +12,7 @@ mod clock;
 mod error;
 mod handler;
 pub mod text;
+pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CommandError, DecodeError};

@@ -12,12 +12,14 @@ use crate::committee::{Command, CommitteeDecider, Industry, State};
 use crate::community::{self, CommunityDecider};
 use crate::enterprise::{self, EnterpriseDecider};
 use crate::party::{self, PartyOrganizationDecider};
+use crate::station::{self, StationDecider};
 
 pub(crate) struct Api {
     pub(crate) committees: CommandHandler<CommitteeDecider>,
     pub(crate) communities: CommandHandler<CommunityDecider>,
     pub(crate) enterprises: CommandHandler<EnterpriseDecider>,
     pub(crate) organizations: CommandHandler<PartyOrganizationDecider>,
+    pub(crate) stations: CommandHandler<StationDecider>,
 }
 
 /// Handles a command for the aggregate `id`, decided again on a conflict
@@ -91,6 +93,52 @@ impl Violations {
                 None
             }
         }
+    }
+}
+
+fn day(field: &str, raw: &str) -> Result<chrono::NaiveDate, CommandError> {
+    hongxin_domain::time::parse_day(raw)
+        .ok_or_else(|| CommandError::invalid(field, "must be a date, YYYY-MM-DD"))
+}
+
+impl Api {
+    /// The station as callers see it, due dates judged against today in
+    /// Beijing.
+    fn station_of(&self, state: station::State, version: u64) -> Option<pb::ReportStation> {
+        let today = hongxin_domain::time::beijing_today(self.stations.clock().now());
+        state.0.map(|s| s.to_wire(version, today))
+    }
+
+    /// Runs a command on a station and answers with the station.
+    async fn on_station(
+        &self,
+        ctx: CommandContext,
+        station_id: &str,
+        command: Result<station::Command, CommandError>,
+    ) -> Result<Option<pb::ReportStation>, Status> {
+        let mut v = Violations::default();
+        let id = v.take(parse_id("station_id", station_id));
+        let command = v.take(command);
+        let (Some(id), Some(command)) = (id, command) else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        let outcome = run(&self.stations, id, &command, ctx, 0).await?;
+        Ok(self.station_of(outcome.state, outcome.version))
+    }
+}
+
+/// A person and a day from a station request, every bad field reported.
+fn person_and_day(
+    person_id: &str,
+    day_field: &str,
+    raw_day: &str,
+) -> Result<(Uuid, chrono::NaiveDate), CommandError> {
+    let mut v = Violations::default();
+    let person = v.take(parse_id("person_id", person_id));
+    let on = v.take(day(day_field, raw_day));
+    match (person, on) {
+        (Some(p), Some(d)) => Ok((p, d)),
+        _ => Err(CommandError::Invalid(v.0)),
     }
 }
 
@@ -353,7 +401,7 @@ impl OrganizationService for Api {
         ));
         let secretary = v.take(optional_id("secretary_person_id", &r.secretary_person_id));
         let founded_on = v.take(
-            party::date_of(&r.founded_on)
+            hongxin_domain::time::parse_day(&r.founded_on)
                 .ok_or_else(|| CommandError::invalid("founded_on", "must be a date, YYYY-MM-DD")),
         );
         if r.covered_enterprise_ids.len() > 50 {
@@ -456,6 +504,97 @@ impl OrganizationService for Api {
         .ok_or_else(|| Status::not_found("no such Party organisation"))?;
         Ok(Response::new(pb::GetPartyOrganizationResponse {
             organization: Some(organization),
+        }))
+    }
+
+    async fn open_report_station(
+        &self,
+        request: Request<pb::OpenReportStationRequest>,
+    ) -> Result<Response<pb::OpenReportStationResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let community_id = v.take(parse_id("community_id", &r.community_id));
+        let opened_on = v.take(day("opened_on", &r.opened_on));
+        if let Some(c) = community_id
+            && load(&self.communities, c, |s, _| s.0).await?.is_none()
+        {
+            v.0.push(hongxin_domain::FieldViolation::new(
+                "community_id",
+                "no such community",
+            ));
+        }
+        let command = match (
+            community_id,
+            opened_on,
+            parse_id("station_id", &r.station_id),
+        ) {
+            (Some(community_id), Some(opened_on), Ok(station_id)) if v.0.is_empty() => {
+                Ok(station::Command::Open(station::Opening {
+                    station_id,
+                    name: r.name,
+                    community_id,
+                    address: r.address,
+                    opened_on,
+                }))
+            }
+            _ => Err(CommandError::Invalid(v.0)),
+        };
+        let station = self.on_station(ctx, &r.station_id, command).await?;
+        Ok(Response::new(pb::OpenReportStationResponse { station }))
+    }
+
+    async fn check_in_mobile_member(
+        &self,
+        request: Request<pb::CheckInMobileMemberRequest>,
+    ) -> Result<Response<pb::CheckInMobileMemberResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let command = person_and_day(&r.person_id, "checked_in_on", &r.checked_in_on).map(
+            |(person_id, on)| station::Command::CheckIn {
+                person_id,
+                home_organisation: r.home_organisation,
+                on,
+            },
+        );
+        let station = self.on_station(ctx, &r.station_id, command).await?;
+        Ok(Response::new(pb::CheckInMobileMemberResponse { station }))
+    }
+
+    async fn record_report_home(
+        &self,
+        request: Request<pb::RecordReportHomeRequest>,
+    ) -> Result<Response<pb::RecordReportHomeResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let command = person_and_day(&r.person_id, "reported_on", &r.reported_on)
+            .map(|(person_id, on)| station::Command::ReportHome { person_id, on });
+        let station = self.on_station(ctx, &r.station_id, command).await?;
+        Ok(Response::new(pb::RecordReportHomeResponse { station }))
+    }
+
+    async fn check_out_mobile_member(
+        &self,
+        request: Request<pb::CheckOutMobileMemberRequest>,
+    ) -> Result<Response<pb::CheckOutMobileMemberResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let command = person_and_day(&r.person_id, "checked_out_on", &r.checked_out_on)
+            .map(|(person_id, on)| station::Command::CheckOut { person_id, on });
+        let station = self.on_station(ctx, &r.station_id, command).await?;
+        Ok(Response::new(pb::CheckOutMobileMemberResponse { station }))
+    }
+
+    async fn get_report_station(
+        &self,
+        request: Request<pb::GetReportStationRequest>,
+    ) -> Result<Response<pb::GetReportStationResponse>, Status> {
+        let id = parse_id("station_id", &request.get_ref().station_id).map_err(status_of)?;
+        let station = load(&self.stations, id, |s, v| self.station_of(s, v))
+            .await?
+            .ok_or_else(|| Status::not_found("no such report station"))?;
+        Ok(Response::new(pb::GetReportStationResponse {
+            station: Some(station),
         }))
     }
 }

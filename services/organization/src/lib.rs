@@ -11,6 +11,7 @@ pub mod community;
 pub mod enterprise;
 mod grpc;
 pub mod party;
+pub mod station;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,7 +47,12 @@ pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
             enterprise::EnterpriseDecider,
             clock.clone(),
         ),
-        organizations: CommandHandler::with_clock(store, party::PartyOrganizationDecider, clock),
+        organizations: CommandHandler::with_clock(
+            store.clone(),
+            party::PartyOrganizationDecider,
+            clock.clone(),
+        ),
+        stations: CommandHandler::with_clock(store, station::StationDecider, clock),
     };
     Routes::new(OrganizationServiceServer::new(api))
 }

@@ -5,8 +5,9 @@
 //! join a joint branch of at most 5 nearby or same-trade units, which itself
 //! needs 3 full members; a unit is covered by one organisation at most.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hongxin_domain::text::text_violations;
+use hongxin_domain::time::{beijing_today, format_day, parse_day};
 use hongxin_domain::{
     CommandError, Decider, DecodeError, DomainEvent, FieldViolation, create_once,
 };
@@ -94,12 +95,6 @@ pub struct State(pub Option<Founding>);
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PartyOrganizationDecider;
-
-/// Today in Asia/Shanghai, which has kept UTC+8 without daylight saving
-/// since 1991.
-fn beijing_today(now: DateTime<Utc>) -> NaiveDate {
-    (now + Duration::hours(8)).date_naive()
-}
 
 impl Decider for PartyOrganizationDecider {
     type State = State;
@@ -226,10 +221,6 @@ fn check_coverage(founding: &Founding, units: &[Unit]) -> Result<(), CommandErro
     }
 }
 
-pub(crate) fn date_of(raw: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
-}
-
 impl Founding {
     pub(crate) fn to_wire(&self, version: u64) -> pb::PartyOrganization {
         pb::PartyOrganization {
@@ -239,7 +230,7 @@ impl Founding {
             parent_organization_id: self.parent.map(|p| p.to_string()).unwrap_or_default(),
             covered_enterprise_ids: self.covered.iter().map(Uuid::to_string).collect(),
             secretary_person_id: self.secretary.map(|p| p.to_string()).unwrap_or_default(),
-            founded_on: self.founded_on.format("%Y-%m-%d").to_string(),
+            founded_on: format_day(self.founded_on),
             version,
         }
     }
@@ -281,7 +272,7 @@ impl DomainEvent for Event {
                 .map(|id| decode_id(event_type, id))
                 .collect::<Result<_, _>>()?,
             secretary: decode_optional_id(event_type, &e.secretary_person_id)?,
-            founded_on: date_of(&e.founded_on)
+            founded_on: parse_day(&e.founded_on)
                 .ok_or_else(|| malformed(event_type, "bad founding date"))?,
             name: e.name,
         }))

@@ -671,3 +671,134 @@ async fn party_organisations_on_sqlite() {
 async fn party_organisations_on_postgres() {
     party_organisations(postgres().await).await;
 }
+
+async fn report_stations(mut app: Running) {
+    let community_id = Uuid::now_v7();
+    app.client
+        .register_community(pb::RegisterCommunityRequest {
+            community_id: community_id.to_string(),
+            name: "北关社区".to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    let station_id = Uuid::now_v7();
+    let open = |community: Uuid| pb::OpenReportStationRequest {
+        station_id: station_id.to_string(),
+        name: "北关社区流动党员报到站".to_owned(),
+        community_id: community.to_string(),
+        address: "齐河县北关街8号".to_owned(),
+        opened_on: "2022-03-01".to_owned(),
+    };
+    let unknown = app
+        .client
+        .open_report_station(open(Uuid::now_v7()))
+        .await
+        .expect_err("unknown community");
+    assert_eq!(
+        unknown
+            .get_details_bad_request()
+            .expect("details")
+            .field_violations[0]
+            .field,
+        "community_id"
+    );
+    app.client
+        .open_report_station(open(community_id))
+        .await
+        .expect("open");
+
+    let (rider, driver) = (Uuid::now_v7(), Uuid::now_v7());
+    for (person, on) in [(rider, "2022-04-10"), (driver, "2022-05-01")] {
+        app.client
+            .check_in_mobile_member(pb::CheckInMobileMemberRequest {
+                station_id: station_id.to_string(),
+                person_id: person.to_string(),
+                home_organisation: "聊城市某村党支部".to_owned(),
+                checked_in_on: on.to_owned(),
+            })
+            .await
+            .expect("check in");
+    }
+    let today =
+        hongxin_domain::time::format_day(hongxin_domain::time::beijing_today(chrono::Utc::now()));
+    let station = app
+        .client
+        .record_report_home(pb::RecordReportHomeRequest {
+            station_id: station_id.to_string(),
+            person_id: driver.to_string(),
+            reported_on: today.clone(),
+        })
+        .await
+        .expect("report home")
+        .into_inner()
+        .station
+        .expect("station");
+    let member = |p: Uuid| {
+        station
+            .members
+            .iter()
+            .find(|m| m.person_id == p.to_string())
+            .expect("member")
+            .clone()
+    };
+    assert_eq!(member(rider).report_home_due_on, "2023-04-10");
+    assert!(
+        member(rider).report_home_overdue,
+        "a year without a report home is overdue"
+    );
+    assert_eq!(member(driver).last_reported_home_on, today);
+    assert!(!member(driver).report_home_overdue);
+
+    let bad = app
+        .client
+        .check_in_mobile_member(pb::CheckInMobileMemberRequest {
+            station_id: "nope".to_owned(),
+            person_id: "nobody".to_owned(),
+            home_organisation: String::new(),
+            checked_in_on: "yesterday".to_owned(),
+        })
+        .await
+        .expect_err("bad");
+    let fields: Vec<String> = bad
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["station_id", "person_id", "checked_in_on"]);
+    let out = app
+        .client
+        .check_out_mobile_member(pb::CheckOutMobileMemberRequest {
+            station_id: station_id.to_string(),
+            person_id: rider.to_string(),
+            checked_out_on: "2022-04-01".to_owned(),
+        })
+        .await
+        .expect_err("before check-in");
+    assert_eq!(out.code(), Code::FailedPrecondition);
+    let left = app
+        .client
+        .check_out_mobile_member(pb::CheckOutMobileMemberRequest {
+            station_id: station_id.to_string(),
+            person_id: rider.to_string(),
+            checked_out_on: "2022-09-01".to_owned(),
+        })
+        .await
+        .expect("check out")
+        .into_inner()
+        .station
+        .expect("station");
+    assert_eq!(left.members.len(), 1);
+}
+
+#[tokio::test]
+async fn report_stations_on_sqlite() {
+    report_stations(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn report_stations_on_postgres() {
+    report_stations(postgres().await).await;
+}

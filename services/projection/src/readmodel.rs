@@ -173,6 +173,45 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("organization", "ReportStationOpened") => {
+            let Some(o) = decode::<org::ReportStationOpened>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO report_stations (station_id, name, community_id, opened_on) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (station_id) DO NOTHING",
+            )
+            .bind(o.station_id)
+            .bind(o.name)
+            .bind(o.community_id)
+            .bind(o.opened_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "MobileMemberCheckedIn") => {
+            let Some(c) = decode::<org::MobileMemberCheckedIn>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO station_members (station_id, person_id, checked_in_on) VALUES ($1, $2, $3) \
+                 ON CONFLICT (station_id, person_id) DO NOTHING",
+            )
+            .bind(c.station_id)
+            .bind(c.person_id)
+            .bind(c.checked_in_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "MobileMemberCheckedOut") => {
+            let Some(c) = decode::<org::MobileMemberCheckedOut>(e) else {
+                return Ok(());
+            };
+            sqlx::query("DELETE FROM station_members WHERE station_id = $1 AND person_id = $2")
+                .bind(c.station_id)
+                .bind(c.person_id)
+                .execute(&mut **tx)
+                .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");

@@ -39,6 +39,15 @@ struct Overview {
     enterprises_by_community: Vec<CommunityFigures>,
     party_organizations_by_kind: Vec<KindCount>,
     coverage: Coverage,
+    report_stations: ReportStations,
+}
+
+/// Mobile-member report stations 流动党员报到站.
+#[derive(Serialize, sqlx::FromRow)]
+struct ReportStations {
+    stations: i64,
+    /// Mobile members checked in now.
+    members: i64,
 }
 
 #[derive(Serialize, sqlx::FromRow)]
@@ -171,6 +180,13 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     coverage.organization_rate = percent(coverage.covered, coverage.enterprises);
     coverage.own_branch_rate = percent(coverage.own_branch, coverage.enterprises);
     coverage.member_units_rate = percent(coverage.with_members_covered, coverage.with_members);
+    let report_stations: ReportStations = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM report_stations) AS stations, \
+         (SELECT COUNT(*) FROM station_members) AS members",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
     let contexts = p
         .freshness()
         .into_iter()
@@ -184,5 +200,6 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         enterprises_by_community,
         party_organizations_by_kind,
         coverage,
+        report_stations,
     }))
 }
