@@ -600,3 +600,63 @@ async fn report_stations_and_checked_in_members_reach_the_dashboard() {
         (Some(2), Some(2))
     );
 }
+
+#[tokio::test]
+async fn vanguard_sites_and_signatures_reach_the_dashboard() {
+    use hongxin_organization::vanguard::{
+        ConventionDecider, Establish, Sign, Site, SiteDecider, SiteKind,
+    };
+
+    let system = Embedded::start().await;
+    let sites = CommandHandler::new(system.store.clone(), SiteDecider);
+    let conventions = CommandHandler::new(system.store.clone(), ConventionDecider);
+    let ctx = CommandContext::new("test");
+    let day = chrono::NaiveDate::from_ymd_opt(2022, 5, 1).expect("day");
+    for kind in [
+        SiteKind::DemonstrationStation,
+        SiteKind::VanguardPost,
+        SiteKind::VanguardPost,
+    ] {
+        let site_id = Uuid::now_v7();
+        let site = Site {
+            site_id,
+            kind,
+            name: "先锋岗".into(),
+            community_id: Uuid::now_v7(),
+            enterprise_id: None,
+            established_on: day,
+        };
+        sites
+            .handle(
+                &CommandHandler::<SiteDecider>::stream_id(site_id),
+                &Establish(site),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("site");
+    }
+    let convention_id = Uuid::now_v7();
+    for _ in 0..4 {
+        let sign = Sign {
+            convention_id,
+            title: "先锋骑士十条公约".into(),
+            person_id: Uuid::now_v7(),
+            on: day,
+        };
+        conventions
+            .handle(
+                &CommandHandler::<ConventionDecider>::stream_id(convention_id),
+                &sign,
+                &ctx,
+                RetryPolicy::Reload(3),
+            )
+            .await
+            .expect("sign");
+    }
+    wait_applied(&system.projection, 7).await;
+    let v = overview(&system.projection).await["vanguard"].clone();
+    assert_eq!(v["demonstration_stations"], 1);
+    assert_eq!(v["vanguard_posts"], 2);
+    assert_eq!(v["convention_signatures"], 4);
+}

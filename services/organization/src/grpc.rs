@@ -13,6 +13,7 @@ use crate::community::{self, CommunityDecider};
 use crate::enterprise::{self, EnterpriseDecider};
 use crate::party::{self, PartyOrganizationDecider};
 use crate::station::{self, StationDecider};
+use crate::vanguard;
 
 pub(crate) struct Api {
     pub(crate) committees: CommandHandler<CommitteeDecider>,
@@ -20,6 +21,8 @@ pub(crate) struct Api {
     pub(crate) enterprises: CommandHandler<EnterpriseDecider>,
     pub(crate) organizations: CommandHandler<PartyOrganizationDecider>,
     pub(crate) stations: CommandHandler<StationDecider>,
+    pub(crate) sites: CommandHandler<vanguard::SiteDecider>,
+    pub(crate) conventions: CommandHandler<vanguard::ConventionDecider>,
 }
 
 /// Handles a command for the aggregate `id`, decided again on a conflict
@@ -595,6 +598,90 @@ impl OrganizationService for Api {
             .ok_or_else(|| Status::not_found("no such report station"))?;
         Ok(Response::new(pb::GetReportStationResponse {
             station: Some(station),
+        }))
+    }
+
+    async fn establish_vanguard_site(
+        &self,
+        request: Request<pb::EstablishVanguardSiteRequest>,
+    ) -> Result<Response<pb::EstablishVanguardSiteResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let site_id = v.take(parse_id("site_id", &r.site_id));
+        let kind =
+            v.take(vanguard::SiteKind::from_wire(r.kind).ok_or_else(|| {
+                CommandError::invalid("kind", "must be a known kind of vanguard site")
+            }));
+        let community_id = v.take(parse_id("community_id", &r.community_id));
+        let enterprise_id = v.take(optional_id("enterprise_id", &r.enterprise_id));
+        let established_on = v.take(day("established_on", &r.established_on));
+        let (
+            Some(site_id),
+            Some(kind),
+            Some(community_id),
+            Some(enterprise_id),
+            Some(established_on),
+        ) = (site_id, kind, community_id, enterprise_id, established_on)
+        else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        if load(&self.communities, community_id, |s, _| s.0)
+            .await?
+            .is_none()
+        {
+            return Err(status_of(CommandError::invalid(
+                "community_id",
+                "no such community",
+            )));
+        }
+        if let Some(e) = enterprise_id
+            && load(&self.enterprises, e, |s, _| s.0).await?.is_none()
+        {
+            return Err(status_of(CommandError::invalid(
+                "enterprise_id",
+                "no such enterprise",
+            )));
+        }
+        let command = vanguard::Establish(vanguard::Site {
+            site_id,
+            kind,
+            name: r.name,
+            community_id,
+            enterprise_id,
+            established_on,
+        });
+        let outcome = run(&self.sites, site_id, &command, ctx, 0).await?;
+        Ok(Response::new(pb::EstablishVanguardSiteResponse {
+            site_id: site_id.to_string(),
+            version: outcome.version,
+        }))
+    }
+
+    async fn sign_convention(
+        &self,
+        request: Request<pb::SignConventionRequest>,
+    ) -> Result<Response<pb::SignConventionResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let convention_id = v.take(parse_id("convention_id", &r.convention_id));
+        let person_id = v.take(parse_id("person_id", &r.person_id));
+        let on = v.take(day("signed_on", &r.signed_on));
+        let (Some(convention_id), Some(person_id), Some(on)) = (convention_id, person_id, on)
+        else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        let command = vanguard::Sign {
+            convention_id,
+            title: r.title,
+            person_id,
+            on,
+        };
+        let outcome = run(&self.conventions, convention_id, &command, ctx, 0).await?;
+        Ok(Response::new(pb::SignConventionResponse {
+            signatures: u32::try_from(outcome.state.signers.len()).unwrap_or(u32::MAX),
+            version: outcome.version,
         }))
     }
 }

@@ -12,6 +12,7 @@ pub mod enterprise;
 mod grpc;
 pub mod party;
 pub mod station;
+pub mod vanguard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,7 +53,9 @@ pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
             party::PartyOrganizationDecider,
             clock.clone(),
         ),
-        stations: CommandHandler::with_clock(store, station::StationDecider, clock),
+        stations: CommandHandler::with_clock(store.clone(), station::StationDecider, clock.clone()),
+        sites: CommandHandler::with_clock(store.clone(), vanguard::SiteDecider, clock.clone()),
+        conventions: CommandHandler::with_clock(store, vanguard::ConventionDecider, clock),
     };
     Routes::new(OrganizationServiceServer::new(api))
 }

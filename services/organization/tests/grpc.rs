@@ -802,3 +802,79 @@ async fn report_stations_on_sqlite() {
 async fn report_stations_on_postgres() {
     report_stations(postgres().await).await;
 }
+
+async fn vanguard(mut app: Running) {
+    let community_id = Uuid::now_v7();
+    app.client
+        .register_community(pb::RegisterCommunityRequest {
+            community_id: community_id.to_string(),
+            name: "南关社区".to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    let site = |community: Uuid, enterprise: &str| pb::EstablishVanguardSiteRequest {
+        site_id: Uuid::now_v7().to_string(),
+        kind: pb::VanguardSiteKind::VanguardPost as i32,
+        name: "红齐先锋岗".to_owned(),
+        community_id: community.to_string(),
+        enterprise_id: enterprise.to_owned(),
+        established_on: "2022-05-01".to_owned(),
+    };
+    let made = app
+        .client
+        .establish_vanguard_site(site(community_id, ""))
+        .await
+        .expect("site")
+        .into_inner();
+    assert_eq!(made.version, 1);
+    let unknown = app
+        .client
+        .establish_vanguard_site(site(community_id, &Uuid::now_v7().to_string()))
+        .await
+        .expect_err("enterprise");
+    assert_eq!(
+        unknown
+            .get_details_bad_request()
+            .expect("details")
+            .field_violations[0]
+            .field,
+        "enterprise_id"
+    );
+
+    let convention = Uuid::now_v7();
+    let sign = |person: Uuid| pb::SignConventionRequest {
+        convention_id: convention.to_string(),
+        title: "先锋骑士十条公约".to_owned(),
+        person_id: person.to_string(),
+        signed_on: "2022-05-04".to_owned(),
+    };
+    let rider = Uuid::now_v7();
+    app.client.sign_convention(sign(rider)).await.expect("sign");
+    let again = app
+        .client
+        .sign_convention(sign(rider))
+        .await
+        .expect("again")
+        .into_inner();
+    assert_eq!(again.signatures, 1, "signing twice counts once");
+    let second = app
+        .client
+        .sign_convention(sign(Uuid::now_v7()))
+        .await
+        .expect("second")
+        .into_inner();
+    assert_eq!(second.signatures, 2);
+    // Community, site, two signatures.
+    assert_eq!(app.store.head_position().await.expect("head"), 4);
+}
+
+#[tokio::test]
+async fn vanguard_on_sqlite() {
+    vanguard(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn vanguard_on_postgres() {
+    vanguard(postgres().await).await;
+}

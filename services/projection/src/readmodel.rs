@@ -212,6 +212,39 @@ async fn apply_to_models(
                 .execute(&mut **tx)
                 .await?;
         }
+        ("organization", "VanguardSiteEstablished") => {
+            let Some(v) = decode::<org::VanguardSiteEstablished>(e) else {
+                return Ok(());
+            };
+            let kind = org::VanguardSiteKind::try_from(v.kind)
+                .map(|k| wire_name(k.as_str_name(), "VANGUARD_SITE_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO vanguard_sites (site_id, kind, name, community_id, established_on) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id) DO NOTHING",
+            )
+            .bind(v.site_id)
+            .bind(kind)
+            .bind(v.name)
+            .bind(v.community_id)
+            .bind(v.established_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "ConventionSigned") => {
+            let Some(c) = decode::<org::ConventionSigned>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO convention_signatures (convention_id, person_id, signed_on) VALUES ($1, $2, $3) \
+                 ON CONFLICT (convention_id, person_id) DO NOTHING",
+            )
+            .bind(c.convention_id)
+            .bind(c.person_id)
+            .bind(c.signed_on)
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");

@@ -40,6 +40,17 @@ struct Overview {
     party_organizations_by_kind: Vec<KindCount>,
     coverage: Coverage,
     report_stations: ReportStations,
+    vanguard: Vanguard,
+}
+
+/// Vanguard sites and convention signatures.
+#[derive(Serialize, sqlx::FromRow)]
+struct Vanguard {
+    /// 党员示范站点
+    demonstration_stations: i64,
+    /// 红齐先锋岗
+    vanguard_posts: i64,
+    convention_signatures: i64,
 }
 
 /// Mobile-member report stations 流动党员报到站.
@@ -187,6 +198,14 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_one(p.pool())
     .await
     .map_err(fail)?;
+    let vanguard: Vanguard = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'demonstration_station') AS demonstration_stations, \
+         (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'vanguard_post') AS vanguard_posts, \
+         (SELECT COUNT(*) FROM convention_signatures) AS convention_signatures",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
     let contexts = p
         .freshness()
         .into_iter()
@@ -201,5 +220,6 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         party_organizations_by_kind,
         coverage,
         report_stations,
+        vanguard,
     }))
 }
