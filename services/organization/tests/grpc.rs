@@ -71,6 +71,37 @@ async fn postgres() -> Running {
     .await
 }
 
+/// Runs a scenario against the embedded default's store and PostgreSQL's.
+macro_rules! on_both_stores {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$scenario(super::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$scenario(super::postgres().await).await;
+            }
+        }
+    };
+}
+
+/// Registers a community and returns its id.
+async fn community(app: &mut Running, name: &str) -> Uuid {
+    let community_id = Uuid::now_v7();
+    app.client
+        .register_community(pb::RegisterCommunityRequest {
+            community_id: community_id.to_string(),
+            name: name.to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    community_id
+}
+
 fn register(id: Uuid) -> pb::RegisterIndustryCommitteeRequest {
     pb::RegisterIndustryCommitteeRequest {
         committee_id: id.to_string(),
@@ -288,25 +319,9 @@ async fn bad_input(mut app: Running) {
     );
 }
 
-#[tokio::test]
-async fn round_trip_on_sqlite() {
-    round_trip(sqlite().await).await;
-}
+on_both_stores!(round_trip);
 
-#[tokio::test]
-async fn round_trip_on_postgres() {
-    round_trip(postgres().await).await;
-}
-
-#[tokio::test]
-async fn bad_input_on_sqlite() {
-    bad_input(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn bad_input_on_postgres() {
-    bad_input(postgres().await).await;
-}
+on_both_stores!(bad_input);
 
 async fn communities_and_enterprises(mut app: Running) {
     let community_id = Uuid::now_v7();
@@ -471,15 +486,7 @@ async fn communities_and_enterprises(mut app: Running) {
     assert_eq!(app.store.head_position().await.expect("head"), 5);
 }
 
-#[tokio::test]
-async fn communities_and_enterprises_on_sqlite() {
-    communities_and_enterprises(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn communities_and_enterprises_on_postgres() {
-    communities_and_enterprises(postgres().await).await;
-}
+on_both_stores!(communities_and_enterprises);
 
 /// Registers a community and an enterprise with `full_members`; returns the
 /// enterprise id.
@@ -513,15 +520,7 @@ async fn unit(app: &mut Running, community_id: Uuid, full_members: u32) -> Uuid 
 }
 
 async fn party_organisations(mut app: Running) {
-    let community_id = Uuid::now_v7();
-    app.client
-        .register_community(pb::RegisterCommunityRequest {
-            community_id: community_id.to_string(),
-            name: "东关社区".to_owned(),
-            subdistrict: "晏城街道".to_owned(),
-        })
-        .await
-        .expect("community");
+    let community_id = community(&mut app, "东关社区").await;
     let big = unit(&mut app, community_id, 4).await;
     let mut small = Vec::new();
     for _ in 0..3 {
@@ -662,26 +661,10 @@ async fn party_organisations(mut app: Running) {
     assert_eq!(fields, ["kind", "founded_on", "covered_enterprise_ids[0]"]);
 }
 
-#[tokio::test]
-async fn party_organisations_on_sqlite() {
-    party_organisations(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn party_organisations_on_postgres() {
-    party_organisations(postgres().await).await;
-}
+on_both_stores!(party_organisations);
 
 async fn report_stations(mut app: Running) {
-    let community_id = Uuid::now_v7();
-    app.client
-        .register_community(pb::RegisterCommunityRequest {
-            community_id: community_id.to_string(),
-            name: "北关社区".to_owned(),
-            subdistrict: "晏城街道".to_owned(),
-        })
-        .await
-        .expect("community");
+    let community_id = community(&mut app, "北关社区").await;
     let station_id = Uuid::now_v7();
     let open = |community: Uuid| pb::OpenReportStationRequest {
         station_id: station_id.to_string(),
@@ -793,26 +776,10 @@ async fn report_stations(mut app: Running) {
     assert_eq!(left.members.len(), 1);
 }
 
-#[tokio::test]
-async fn report_stations_on_sqlite() {
-    report_stations(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn report_stations_on_postgres() {
-    report_stations(postgres().await).await;
-}
+on_both_stores!(report_stations);
 
 async fn vanguard(mut app: Running) {
-    let community_id = Uuid::now_v7();
-    app.client
-        .register_community(pb::RegisterCommunityRequest {
-            community_id: community_id.to_string(),
-            name: "南关社区".to_owned(),
-            subdistrict: "晏城街道".to_owned(),
-        })
-        .await
-        .expect("community");
+    let community_id = community(&mut app, "南关社区").await;
     let site = |community: Uuid, enterprise: &str| pb::EstablishVanguardSiteRequest {
         site_id: Uuid::now_v7().to_string(),
         kind: pb::VanguardSiteKind::VanguardPost as i32,
@@ -869,12 +836,4 @@ async fn vanguard(mut app: Running) {
     assert_eq!(app.store.head_position().await.expect("head"), 4);
 }
 
-#[tokio::test]
-async fn vanguard_on_sqlite() {
-    vanguard(sqlite().await).await;
-}
-
-#[tokio::test]
-async fn vanguard_on_postgres() {
-    vanguard(postgres().await).await;
-}
+on_both_stores!(vanguard);
