@@ -111,17 +111,16 @@ impl Pool {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
+        // Opening takes no lock of its own in SQLite: handles opened at once
+        // in one process must not race to switch the file to WAL (which
+        // fails at once with "database is locked") or to create the tables.
+        static OPENING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = OPENING.lock().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        {
-            // SQLite migrations take no lock of their own; handles opened at
-            // once in one process must not race to create the tables.
-            static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-            let _one_at_a_time = MIGRATING.lock().await;
-            SQLITE_MIGRATIONS.run(&pool).await?;
-        }
+        SQLITE_MIGRATIONS.run(&pool).await?;
         Ok(Self::Sqlite(pool))
     }
 
@@ -133,15 +132,14 @@ impl Pool {
     /// positions are assigned and committed in one order across processes.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self {
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                sqlx::query(
-                    "SELECT pg_advisory_xact_lock(hashtext('hongxin.events.' || current_schema()))",
+            // One round trip: the lock is taken in the same simple query
+            // that begins the transaction, and held until it ends.
+            Pool::Postgres(p) => Ok(WriteTx::Postgres(
+                p.begin_with(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('hongxin.events.' || current_schema()))",
                 )
-                .execute(&mut *tx)
-                .await?;
-                Ok(WriteTx::Postgres(tx))
-            }
+                .await?,
+            )),
             Pool::Sqlite(p) => Ok(WriteTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
         }
     }
