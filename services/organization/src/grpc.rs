@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::committee::{Command, CommitteeDecider, Industry, State};
 use crate::community::{self, CommunityDecider};
 use crate::enterprise::{self, EnterpriseDecider};
+use crate::governance::{self, DutyKind, Period};
 use crate::party::{self, PartyOrganizationDecider};
 use crate::station::{self, StationDecider};
 use crate::vanguard;
@@ -23,6 +24,7 @@ pub(crate) struct Api {
     pub(crate) stations: CommandHandler<StationDecider>,
     pub(crate) sites: CommandHandler<vanguard::SiteDecider>,
     pub(crate) conventions: CommandHandler<vanguard::ConventionDecider>,
+    pub(crate) duties: CommandHandler<governance::DutyDecider>,
 }
 
 /// Handles a command for the aggregate `id`, decided again on a conflict
@@ -683,5 +685,92 @@ impl OrganizationService for Api {
             signatures: u32::try_from(outcome.state.signers.len()).unwrap_or(u32::MAX),
             version: outcome.version,
         }))
+    }
+
+    async fn record_governance_duty(
+        &self,
+        request: Request<pb::RecordGovernanceDutyRequest>,
+    ) -> Result<Response<pb::RecordGovernanceDutyResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let kind = v.take(
+            DutyKind::from_wire(r.kind)
+                .ok_or_else(|| CommandError::invalid("kind", "must be a known governance duty")),
+        );
+        let held_on = v.take(day("held_on", &r.held_on));
+        if r.attendee_person_ids.len() > 500 {
+            v.0.push(hongxin_domain::FieldViolation::new(
+                "attendee_person_ids",
+                "at most 500 attendees",
+            ));
+        }
+        let attendees: Vec<Option<Uuid>> = r
+            .attendee_person_ids
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| v.take(parse_id(&format!("attendee_person_ids[{i}]"), raw)))
+            .collect();
+        let (Some(kind), Some(held_on), Some(attendees)) = (
+            kind,
+            held_on,
+            attendees.into_iter().collect::<Option<Vec<_>>>(),
+        ) else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        if !v.0.is_empty() {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        }
+        let period = Period::containing(kind, held_on);
+        let command = governance::Held {
+            kind,
+            held_on,
+            minutes: r.minutes,
+            attendees,
+        };
+        let mut ctx = ctx;
+        ctx.expected_version = None;
+        let outcome = self
+            .duties
+            .handle(
+                &CommandHandler::<governance::DutyDecider>::stream_id(period.stream_key()),
+                &command,
+                &ctx,
+                RetryPolicy::Reload(3),
+            )
+            .await
+            .map_err(status_of)?;
+        let today = hongxin_domain::time::beijing_today(self.duties.clock().now());
+        Ok(Response::new(pb::RecordGovernanceDutyResponse {
+            duty: Some(outcome.state.view(period, today)),
+        }))
+    }
+
+    async fn list_governance_duties(
+        &self,
+        request: Request<pb::ListGovernanceDutiesRequest>,
+    ) -> Result<Response<pb::ListGovernanceDutiesResponse>, Status> {
+        let year = request.get_ref().year;
+        if !(2000..=2100).contains(&year) {
+            return Err(status_of(CommandError::invalid(
+                "year",
+                "must be between 2000 and 2100",
+            )));
+        }
+        let today = hongxin_domain::time::beijing_today(self.duties.clock().now());
+        let mut duties = Vec::new();
+        for kind in DutyKind::ALL {
+            for period in Period::of_year(kind, year) {
+                let loaded = self
+                    .duties
+                    .load(&CommandHandler::<governance::DutyDecider>::stream_id(
+                        period.stream_key(),
+                    ))
+                    .await
+                    .map_err(status_of)?;
+                duties.push(loaded.state.view(period, today));
+            }
+        }
+        Ok(Response::new(pb::ListGovernanceDutiesResponse { duties }))
     }
 }

@@ -9,6 +9,7 @@ mod codec;
 pub mod committee;
 pub mod community;
 pub mod enterprise;
+pub mod governance;
 mod grpc;
 pub mod party;
 pub mod station;
@@ -55,7 +56,12 @@ pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
         ),
         stations: CommandHandler::with_clock(store.clone(), station::StationDecider, clock.clone()),
         sites: CommandHandler::with_clock(store.clone(), vanguard::SiteDecider, clock.clone()),
-        conventions: CommandHandler::with_clock(store, vanguard::ConventionDecider, clock),
+        conventions: CommandHandler::with_clock(
+            store.clone(),
+            vanguard::ConventionDecider,
+            clock.clone(),
+        ),
+        duties: CommandHandler::with_clock(store, governance::DutyDecider, clock),
     };
     Routes::new(OrganizationServiceServer::new(api))
 }

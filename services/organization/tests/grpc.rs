@@ -837,3 +837,87 @@ async fn vanguard(mut app: Running) {
 }
 
 on_both_stores!(vanguard);
+
+async fn governance_calendar(mut app: Running) {
+    let record = |kind: pb::GovernanceDutyKind, on: &str| pb::RecordGovernanceDutyRequest {
+        kind: kind as i32,
+        held_on: on.to_owned(),
+        minutes: "听取行业党委工作汇报".to_owned(),
+        attendee_person_ids: vec![Uuid::now_v7().to_string(), Uuid::now_v7().to_string()],
+    };
+    let duty = app
+        .client
+        .record_governance_duty(record(pb::GovernanceDutyKind::JointMeeting, "2022-05-20"))
+        .await
+        .expect("joint meeting")
+        .into_inner()
+        .duty
+        .expect("duty");
+    assert_eq!(
+        (duty.period.as_str(), duty.attendees, duty.overdue),
+        ("2022-05", 2, false)
+    );
+    app.client
+        .record_governance_duty(record(pb::GovernanceDutyKind::FieldResearch, "2022-06-15"))
+        .await
+        .expect("research");
+    let twice = app
+        .client
+        .record_governance_duty(record(pb::GovernanceDutyKind::JointMeeting, "2022-05-27"))
+        .await
+        .expect_err("second meeting in May");
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+
+    let duties = app
+        .client
+        .list_governance_duties(pb::ListGovernanceDutiesRequest { year: 2022 })
+        .await
+        .expect("list")
+        .into_inner()
+        .duties;
+    assert_eq!(duties.len(), 12 + 4 + 2);
+    let find = |period: &str| {
+        duties
+            .iter()
+            .find(|d| d.period == period)
+            .expect("period")
+            .clone()
+    };
+    assert!(!find("2022-05").overdue && find("2022-05").held_on == "2022-05-20");
+    assert!(
+        find("2022-04").overdue,
+        "April passed without a joint meeting"
+    );
+    assert!(!find("2022-Q2").overdue);
+    assert!(
+        find("2022-H1").overdue,
+        "no department report in the first half of 2022"
+    );
+
+    let bad = app
+        .client
+        .record_governance_duty(pb::RecordGovernanceDutyRequest {
+            kind: 0,
+            held_on: "soon".to_owned(),
+            minutes: String::new(),
+            attendee_person_ids: vec!["x".to_owned()],
+        })
+        .await
+        .expect_err("bad");
+    let fields: Vec<String> = bad
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["kind", "held_on", "attendee_person_ids[0]"]);
+    let year = app
+        .client
+        .list_governance_duties(pb::ListGovernanceDutiesRequest { year: 1900 })
+        .await
+        .expect_err("year");
+    assert_eq!(year.code(), Code::InvalidArgument);
+}
+
+on_both_stores!(governance_calendar);
