@@ -281,36 +281,20 @@ async fn a_redelivered_event_changes_nothing_and_a_gap_is_held_back() {
         },
     ] {
         let p = Projection::open(&db).await.expect("projection");
-        assert_eq!(
-            hongxin_projection::apply(&p, &envelopes[0])
+        // A redelivery, then the third event before the second.
+        let steps = [
+            (0, Applied::Applied),
+            (0, Applied::Duplicate),
+            (2, Applied::Gap),
+            (1, Applied::Applied),
+            (2, Applied::Applied),
+        ];
+        for (i, expected) in steps {
+            let applied = hongxin_projection::apply(&p, &envelopes[i])
                 .await
-                .expect("apply"),
-            Applied::Applied
-        );
-        assert_eq!(
-            hongxin_projection::apply(&p, &envelopes[0])
-                .await
-                .expect("again"),
-            Applied::Duplicate
-        );
-        assert_eq!(
-            hongxin_projection::apply(&p, &envelopes[2])
-                .await
-                .expect("gap"),
-            Applied::Gap
-        );
-        assert_eq!(
-            hongxin_projection::apply(&p, &envelopes[1])
-                .await
-                .expect("apply"),
-            Applied::Applied
-        );
-        assert_eq!(
-            hongxin_projection::apply(&p, &envelopes[2])
-                .await
-                .expect("apply"),
-            Applied::Applied
-        );
+                .expect("apply");
+            assert_eq!(applied, expected, "event {i}");
+        }
         let o = overview(&p).await;
         assert_eq!(committees(&o, "express"), 3);
         assert_eq!(o["events"][0]["events"], 3);

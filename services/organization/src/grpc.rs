@@ -31,7 +31,7 @@ pub(crate) struct Api {
 /// unless the caller named the version it read.
 async fn run<D: Decider>(
     handler: &CommandHandler<D>,
-    id: Uuid,
+    id: impl std::fmt::Display,
     command: &D::Command,
     mut ctx: CommandContext,
     expected_version: u64,
@@ -53,7 +53,7 @@ async fn run<D: Decider>(
 /// Loads the aggregate `id`; `None` when it does not exist.
 async fn load<D: Decider, T>(
     handler: &CommandHandler<D>,
-    id: Uuid,
+    id: impl std::fmt::Display,
     view: impl FnOnce(D::State, u64) -> Option<T>,
 ) -> Result<Option<T>, Status> {
     let loaded = handler
@@ -728,18 +728,7 @@ impl OrganizationService for Api {
             minutes: r.minutes,
             attendees,
         };
-        let mut ctx = ctx;
-        ctx.expected_version = None;
-        let outcome = self
-            .duties
-            .handle(
-                &CommandHandler::<governance::DutyDecider>::stream_id(period.stream_key()),
-                &command,
-                &ctx,
-                RetryPolicy::Reload(3),
-            )
-            .await
-            .map_err(status_of)?;
+        let outcome = run(&self.duties, period.stream_key(), &command, ctx, 0).await?;
         let today = hongxin_domain::time::beijing_today(self.duties.clock().now());
         Ok(Response::new(pb::RecordGovernanceDutyResponse {
             duty: Some(outcome.state.view(period, today)),
@@ -761,14 +750,8 @@ impl OrganizationService for Api {
         let mut duties = Vec::new();
         for kind in DutyKind::ALL {
             for period in Period::of_year(kind, year) {
-                let loaded = self
-                    .duties
-                    .load(&CommandHandler::<governance::DutyDecider>::stream_id(
-                        period.stream_key(),
-                    ))
-                    .await
-                    .map_err(status_of)?;
-                duties.push(loaded.state.view(period, today));
+                let state = load(&self.duties, period.stream_key(), |s, _| Some(s)).await?;
+                duties.extend(state.map(|s| s.view(period, today)));
             }
         }
         Ok(Response::new(pb::ListGovernanceDutiesResponse { duties }))
