@@ -40,6 +40,10 @@ async fn the_callers_trace_reaches_the_event_and_the_nats_headers() {
     let app = hongxin_organization::build(
         "127.0.0.1:0".parse().expect("addr"),
         store.clone(),
+        hongxin_vault::Vault::new(
+            store.clone(),
+            Arc::new(hongxin_vault::MasterKey::generate().0),
+        ),
         Arc::new(SystemClock),
         Duration::from_secs(1),
     )

@@ -18,7 +18,7 @@ mod store;
 
 pub use error::{FieldViolation, StoreError};
 pub use model::{
-    AppendRequest, AppendResult, EventMetadata, ExpectedVersion, MAX_EVENTS_PER_APPEND, NewEvent,
-    RecordedEvent, StreamId, valid_traceparent,
+    AppendRequest, AppendResult, DataKey, EventMetadata, ExpectedVersion, KeyClaim,
+    MAX_EVENTS_PER_APPEND, NewEvent, RecordedEvent, StreamId, valid_traceparent,
 };
 pub use store::{EventStore, StoreConfig, StoreLimits};

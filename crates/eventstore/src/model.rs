@@ -313,3 +313,34 @@ pub struct RecordedEvent {
     pub metadata: EventMetadata,
     pub recorded_at: DateTime<Utc>,
 }
+
+/// A data subject's key, wrapped by a master key the store never sees.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DataKey {
+    pub subject: Uuid,
+    pub wrapped_key: Vec<u8>,
+    /// Which master key wrapped it, so master keys can rotate.
+    pub kek_id: String,
+    /// Keyed hash of the subject's unique natural key, if any.
+    pub lookup: Option<String>,
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey")
+            .field("subject", &self.subject)
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of a request to store a data key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// Stored now.
+    Created,
+    /// The subject already had one (its lookup may differ).
+    Existing(DataKey),
+    /// Another subject holds the lookup.
+    LookupTaken { by: Uuid },
+}

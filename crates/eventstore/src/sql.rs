@@ -15,7 +15,7 @@ use sqlx::{Executor, PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool, Transac
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::model::{EventMetadata, RecordedEvent, StreamId};
+use crate::model::{DataKey, EventMetadata, RecordedEvent, StreamId};
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -256,6 +256,63 @@ impl Pool {
             .await?;
         });
         Ok(())
+    }
+
+    /// Inserts a data key unless its subject or lookup already has one;
+    /// true when this call inserted it.
+    pub(crate) async fn insert_data_key(&self, key: &DataKey) -> Result<bool, sqlx::Error> {
+        let done = on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO data_keys (subject, wrapped_key, kek_id, lookup, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(key.subject.to_string())
+            .bind(&key.wrapped_key)
+            .bind(&key.kek_id)
+            .bind(&key.lookup)
+            .bind(Utc::now())
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// The data key of a subject, or of whoever holds a lookup.
+    pub(crate) async fn data_key(
+        &self,
+        subject: Option<Uuid>,
+        lookup: Option<&str>,
+    ) -> Result<Option<DataKey>, sqlx::Error> {
+        let row: Option<(String, Vec<u8>, String, Option<String>)> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT subject, wrapped_key, kek_id, lookup FROM data_keys \
+                 WHERE subject = $1 OR lookup = $2",
+            )
+            .bind(subject.map(|s| s.to_string()))
+            .bind(lookup)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.and_then(|(subject, wrapped_key, kek_id, lookup)| {
+            Some(DataKey {
+                subject: Uuid::parse_str(&subject).ok()?,
+                wrapped_key,
+                kek_id,
+                lookup,
+            })
+        }))
+    }
+
+    pub(crate) async fn delete_data_key(&self, subject: Uuid) -> Result<bool, sqlx::Error> {
+        let done = on_pool!(self, p => {
+            sqlx::query("DELETE FROM data_keys WHERE subject = $1")
+                .bind(subject.to_string())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
     }
 }
 

@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::model::{AppendRequest, AppendResult, ExpectedVersion, RecordedEvent, StreamId};
+use crate::model::{
+    AppendRequest, AppendResult, DataKey, ExpectedVersion, KeyClaim, RecordedEvent, StreamId,
+};
 use crate::sql::{KeyRow, Lookup, PendingRow, Pool};
 
 /// Most appends one writer transaction gathers.
@@ -197,6 +199,38 @@ impl EventStore {
 
     pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         Ok(self.pool.save_checkpoint(name, position).await?)
+    }
+
+    /// Stores a subject's data key unless the subject, or the lookup, has
+    /// one already.
+    pub async fn claim_data_key(&self, key: &DataKey) -> Result<KeyClaim, StoreError> {
+        // A holder erased between the statements is retried; the third
+        // round answers with what it finds.
+        for _ in 0..3 {
+            if self.pool.insert_data_key(key).await? {
+                return Ok(KeyClaim::Created);
+            }
+            if let Some(existing) = self.pool.data_key(Some(key.subject), None).await? {
+                return Ok(KeyClaim::Existing(existing));
+            }
+            if let Some(lookup) = key.lookup.as_deref()
+                && let Some(holder) = self.pool.data_key(None, Some(lookup)).await?
+            {
+                return Ok(KeyClaim::LookupTaken { by: holder.subject });
+            }
+        }
+        Err(StoreError::Unavailable(sqlx::Error::RowNotFound))
+    }
+
+    /// A subject's data key; `None` when it never had one or was erased.
+    pub async fn data_key(&self, subject: Uuid) -> Result<Option<DataKey>, StoreError> {
+        Ok(self.pool.data_key(Some(subject), None).await?)
+    }
+
+    /// Destroys a subject's data key: what was sealed with it becomes
+    /// unreadable everywhere. True when there was a key.
+    pub async fn destroy_data_key(&self, subject: Uuid) -> Result<bool, StoreError> {
+        Ok(self.pool.delete_data_key(subject).await?)
     }
 
     /// Closes the connections; appends after this fail with `Closed`.

@@ -20,3 +20,9 @@ pub mod organization {
         include!(concat!(env!("OUT_DIR"), "/hongxin.organization.v1.rs"));
     }
 }
+
+pub mod pipeline {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.pipeline.v1.rs"));
+    }
+}

@@ -19,6 +19,11 @@ pub struct Config {
     /// its own in it. A secret, since it may carry a password.
     pub database_url: Option<SecretString>,
     pub database_max_connections: u32,
+    /// The master key (32 bytes, base64) that wraps every person's data
+    /// key. When unset, the key lives in `<data_dir>/master.key`, created
+    /// on first start; a distributed deployment sets the same key in every
+    /// process (`HONGXIN_MASTER_KEY`) from its secret store.
+    pub master_key: Option<SecretString>,
     /// NATS for the distributed mode.
     pub nats_url: String,
     /// Replicas of each JetStream stream (3 on a production cluster).

@@ -70,7 +70,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
         Service::Organization => {
             let store = store(&config, hongxin_organization::CONTEXT).await?;
             let js = jetstream(&config).await?;
-            let relay = OutboxRelay::new(store.clone(), js, hongxin_organization::CONTEXT)
+            let relay = OutboxRelay::new(store.clone(), js.clone(), hongxin_organization::CONTEXT)
                 .with_settings(settings(&config));
             tasks.spawn({
                 let s = shutdown.clone();
@@ -79,9 +79,31 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                     Ok(())
                 }
             });
+            // The development pipeline's membership events update people,
+            // enterprises and branch rosters here.
+            let membership = EventFeed::jetstream(
+                &js,
+                "pipeline",
+                "organization-membership",
+                &settings(&config),
+            )
+            .await?;
+            let follower = hongxin_organization::membership::MembershipFollower::new(
+                store.clone(),
+                Arc::new(SystemClock),
+            );
+            tasks.spawn({
+                let s = shutdown.clone();
+                async move {
+                    follower.run(membership, s.wait()).await;
+                    Ok(())
+                }
+            });
+            let vault = crate::keys::vault(&config, &store)?;
             let app = hongxin_organization::build(
                 SocketAddr::new(config.host, config.ports.organization),
                 store,
+                vault,
                 Arc::new(SystemClock),
                 grace,
             )

@@ -41,6 +41,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let organization = hongxin_organization::build(
         SocketAddr::new(config.host, config.ports.organization),
         organization_store.clone(),
+        crate::keys::vault(&config, &organization_store)?,
         Arc::new(SystemClock),
         grace,
     )

@@ -8,6 +8,7 @@
 
 mod distributed;
 mod embedded;
+mod keys;
 
 use std::path::PathBuf;
 

@@ -3,8 +3,11 @@
 //! members among the workers decide how they must be covered by a Party
 //! organisation.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use hongxin_domain::text::{check_text, text_violations};
+use hongxin_domain::time::{format_day, parse_day};
 use hongxin_domain::{
     CommandError, Decider, DecodeError, DomainEvent, FieldViolation, create_once,
 };
@@ -14,6 +17,7 @@ use uuid::Uuid;
 
 use crate::codec::{decode_id, decode_optional_id, malformed};
 use crate::committee::Industry;
+use crate::person::PartyStatus;
 
 /// Most workers a single unit may report; more is a typing error.
 const MAX_WORKERS: u32 = 100_000;
@@ -79,6 +83,16 @@ pub enum Command {
         organization_id: Uuid,
         kind: crate::party::Kind,
     },
+    /// A worker of the unit changed Party status through the pipeline.
+    RecordMember {
+        person_id: Uuid,
+        status: PartyStatus,
+    },
+    /// A Party-building instructor 党建指导员 works with an uncovered unit.
+    AssignInstructor {
+        person_id: Uuid,
+        on: NaiveDate,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +107,18 @@ pub enum Event {
         organization_id: Uuid,
         kind: crate::party::Kind,
     },
+    MemberRecorded {
+        enterprise_id: Uuid,
+        person_id: Uuid,
+        status: PartyStatus,
+        /// The headcount after the change.
+        headcount: Headcount,
+    },
+    InstructorAssigned {
+        enterprise_id: Uuid,
+        person_id: Uuid,
+        on: NaiveDate,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +126,31 @@ pub struct Enterprise {
     pub registration: Registration,
     pub headcount: Headcount,
     pub covered_by: Option<Uuid>,
+    /// Members whose status came through the pipeline, so a redelivered
+    /// event counts once.
+    pub members: BTreeMap<Uuid, PartyStatus>,
+    pub instructor: Option<Uuid>,
+}
+
+/// The headcount once `person` moves from `from` (absent: not counted yet)
+/// to `to`.
+fn recount(h: Headcount, from: Option<PartyStatus>, to: PartyStatus) -> Headcount {
+    let mut h = h;
+    match from {
+        Some(PartyStatus::Full) => h.full_members = h.full_members.saturating_sub(1),
+        Some(PartyStatus::Probationary) => {
+            h.probationary_members = h.probationary_members.saturating_sub(1);
+        }
+        _ => {}
+    }
+    match to {
+        PartyStatus::Full => h.full_members += 1,
+        PartyStatus::Probationary => h.probationary_members += 1,
+        _ => {}
+    }
+    // A member is a worker of the unit, reported or not.
+    h.workers = h.workers.max(h.full_members + h.probationary_members);
+    h
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -200,6 +251,40 @@ impl Decider for EnterpriseDecider {
                     }]),
                 }
             }
+            Command::RecordMember { person_id, status } => {
+                let Some(e) = &state.0 else {
+                    return Err(CommandError::not_found("no such enterprise"));
+                };
+                let from = e.members.get(person_id).copied();
+                if from == Some(*status) || (from.is_none() && !status.is_member()) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::MemberRecorded {
+                    enterprise_id: e.registration.enterprise_id,
+                    person_id: *person_id,
+                    status: *status,
+                    headcount: recount(e.headcount, from, *status),
+                }])
+            }
+            Command::AssignInstructor { person_id, on } => {
+                let Some(e) = &state.0 else {
+                    return Err(CommandError::not_found("no such enterprise"));
+                };
+                if let Some(o) = e.covered_by {
+                    return Err(CommandError::rejected(format!(
+                        "enterprise {} is covered by Party organisation {o}; instructors work with units that have none",
+                        e.registration.enterprise_id
+                    )));
+                }
+                if e.instructor == Some(*person_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::InstructorAssigned {
+                    enterprise_id: e.registration.enterprise_id,
+                    person_id: *person_id,
+                    on: *on,
+                }])
+            }
         }
     }
 
@@ -209,6 +294,26 @@ impl Decider for EnterpriseDecider {
                 registration: r.clone(),
                 headcount: Headcount::default(),
                 covered_by: None,
+                members: BTreeMap::new(),
+                instructor: None,
+            })),
+            Event::MemberRecorded {
+                person_id,
+                status,
+                headcount,
+                ..
+            } => State(state.0.map(|mut e| {
+                if status.is_member() {
+                    e.members.insert(*person_id, *status);
+                } else {
+                    e.members.remove(person_id);
+                }
+                e.headcount = *headcount;
+                e
+            })),
+            Event::InstructorAssigned { person_id, .. } => State(state.0.map(|e| Enterprise {
+                instructor: Some(*person_id),
+                ..e
             })),
             Event::Covered {
                 organization_id, ..
@@ -257,6 +362,7 @@ impl Enterprise {
             headcount: Some(headcount_to_wire(&self.headcount)),
             version,
             covered_by_organization_id: self.covered_by.map(|o| o.to_string()).unwrap_or_default(),
+            instructor_person_id: self.instructor.map(|p| p.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -267,6 +373,8 @@ impl DomainEvent for Event {
             Self::Registered(_) => "EnterpriseRegistered",
             Self::HeadcountReported { .. } => "EnterpriseHeadcountReported",
             Self::Covered { .. } => "EnterpriseCovered",
+            Self::MemberRecorded { .. } => "EnterpriseMemberRecorded",
+            Self::InstructorAssigned { .. } => "EnterpriseInstructorAssigned",
         }
     }
 
@@ -301,6 +409,28 @@ impl DomainEvent for Event {
                 enterprise_id: enterprise_id.to_string(),
                 organization_id: organization_id.to_string(),
                 kind: kind.to_wire() as i32,
+            }
+            .encode_to_vec(),
+            Self::MemberRecorded {
+                enterprise_id,
+                person_id,
+                status,
+                headcount,
+            } => pb::EnterpriseMemberRecorded {
+                enterprise_id: enterprise_id.to_string(),
+                person_id: person_id.to_string(),
+                party_status: status.to_wire() as i32,
+                headcount: Some(headcount_to_wire(headcount)),
+            }
+            .encode_to_vec(),
+            Self::InstructorAssigned {
+                enterprise_id,
+                person_id,
+                on,
+            } => pb::EnterpriseInstructorAssigned {
+                enterprise_id: enterprise_id.to_string(),
+                person_id: person_id.to_string(),
+                assigned_on: format_day(*on),
             }
             .encode_to_vec(),
         }
@@ -339,6 +469,27 @@ impl DomainEvent for Event {
                     organization_id: decode_id(event_type, &e.organization_id)?,
                     kind: crate::party::Kind::from_wire(e.kind)
                         .ok_or_else(|| malformed(event_type, "unknown kind"))?,
+                })
+            }
+            ("EnterpriseMemberRecorded", 1) => {
+                let e = pb::EnterpriseMemberRecorded::decode(payload)
+                    .map_err(|e| malformed(event_type, e))?;
+                Ok(Self::MemberRecorded {
+                    enterprise_id: decode_id(event_type, &e.enterprise_id)?,
+                    person_id: decode_id(event_type, &e.person_id)?,
+                    status: PartyStatus::from_wire(e.party_status)
+                        .ok_or_else(|| malformed(event_type, "unknown Party status"))?,
+                    headcount: headcount_from_wire(e.headcount.as_ref()),
+                })
+            }
+            ("EnterpriseInstructorAssigned", 1) => {
+                let e = pb::EnterpriseInstructorAssigned::decode(payload)
+                    .map_err(|e| malformed(event_type, e))?;
+                Ok(Self::InstructorAssigned {
+                    enterprise_id: decode_id(event_type, &e.enterprise_id)?,
+                    person_id: decode_id(event_type, &e.person_id)?,
+                    on: parse_day(&e.assigned_on)
+                        .ok_or_else(|| malformed(event_type, "assigned_on is not a day"))?,
                 })
             }
             _ => Err(DecodeError::unknown(event_type, schema_version)),
@@ -437,6 +588,90 @@ mod tests {
         )
         .when(cover(Uuid::from_u128(10)))
         .then_rejected("already covered");
+    }
+
+    #[test]
+    fn members_from_the_pipeline_count_once_and_move_the_headcount() {
+        let p = Uuid::from_u128(7);
+        let reported = Event::HeadcountReported {
+            enterprise_id: Uuid::from_u128(1),
+            headcount: headcount(1, 1, 0),
+        };
+        let admitted = Event::MemberRecorded {
+            enterprise_id: Uuid::from_u128(1),
+            person_id: p,
+            status: PartyStatus::Probationary,
+            headcount: headcount(2, 1, 1),
+        };
+        let past = [Event::Registered(registration()), reported];
+        given(EnterpriseDecider, past.clone())
+            .when(Command::RecordMember {
+                person_id: p,
+                status: PartyStatus::Probationary,
+            })
+            .then([admitted.clone()]);
+        let mut admitted_past = past.to_vec();
+        admitted_past.push(admitted);
+        // Redelivered: nothing.
+        given(EnterpriseDecider, admitted_past.clone())
+            .when(Command::RecordMember {
+                person_id: p,
+                status: PartyStatus::Probationary,
+            })
+            .then([]);
+        let state = given(EnterpriseDecider, admitted_past.clone())
+            .when(Command::RecordMember {
+                person_id: p,
+                status: PartyStatus::Full,
+            })
+            .then([Event::MemberRecorded {
+                enterprise_id: Uuid::from_u128(1),
+                person_id: p,
+                status: PartyStatus::Full,
+                headcount: headcount(2, 2, 0),
+            }]);
+        assert_eq!(state.0.map(|e| e.members.len()), Some(1));
+        // A cancelled probation takes the member off again.
+        given(EnterpriseDecider, admitted_past)
+            .when(Command::RecordMember {
+                person_id: p,
+                status: PartyStatus::None,
+            })
+            .then([Event::MemberRecorded {
+                enterprise_id: Uuid::from_u128(1),
+                person_id: p,
+                status: PartyStatus::None,
+                headcount: headcount(2, 1, 0),
+            }]);
+    }
+
+    #[test]
+    fn instructors_work_with_uncovered_units_only() {
+        let on = NaiveDate::from_ymd_opt(2022, 6, 1).unwrap_or_default();
+        let assign = Command::AssignInstructor {
+            person_id: Uuid::from_u128(8),
+            on,
+        };
+        given(EnterpriseDecider, [Event::Registered(registration())])
+            .when(assign.clone())
+            .then([Event::InstructorAssigned {
+                enterprise_id: Uuid::from_u128(1),
+                person_id: Uuid::from_u128(8),
+                on,
+            }]);
+        given(
+            EnterpriseDecider,
+            [
+                Event::Registered(registration()),
+                Event::Covered {
+                    enterprise_id: Uuid::from_u128(1),
+                    organization_id: Uuid::from_u128(9),
+                    kind: crate::party::Kind::Branch,
+                },
+            ],
+        )
+        .when(assign)
+        .then_rejected("instructors work with units that have none");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::station::{self, StationDecider};
 use crate::vanguard;
 
 pub(crate) struct Api {
+    pub(crate) people: CommandHandler<crate::person::PersonDecider>,
+    pub(crate) vault: hongxin_vault::Vault,
     pub(crate) committees: CommandHandler<CommitteeDecider>,
     pub(crate) communities: CommandHandler<CommunityDecider>,
     pub(crate) enterprises: CommandHandler<EnterpriseDecider>,
@@ -29,7 +31,7 @@ pub(crate) struct Api {
 
 /// Handles a command for the aggregate `id`, decided again on a conflict
 /// unless the caller named the version it read.
-async fn run<D: Decider>(
+pub(crate) async fn run<D: Decider>(
     handler: &CommandHandler<D>,
     id: impl std::fmt::Display,
     command: &D::Command,
@@ -51,7 +53,7 @@ async fn run<D: Decider>(
 }
 
 /// Loads the aggregate `id`; `None` when it does not exist.
-async fn load<D: Decider, T>(
+pub(crate) async fn load<D: Decider, T>(
     handler: &CommandHandler<D>,
     id: impl std::fmt::Display,
     view: impl FnOnce(D::State, u64) -> Option<T>,
@@ -80,10 +82,10 @@ fn enterprise_of(state: enterprise::State, version: u64) -> Option<pb::Enterpris
 /// Gathers every field problem of a request, so the caller hears of all of
 /// them at once.
 #[derive(Default)]
-struct Violations(Vec<hongxin_domain::FieldViolation>);
+pub(crate) struct Violations(pub(crate) Vec<hongxin_domain::FieldViolation>);
 
 impl Violations {
-    fn take<T>(&mut self, result: Result<T, CommandError>) -> Option<T> {
+    pub(crate) fn take<T>(&mut self, result: Result<T, CommandError>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(CommandError::Invalid(v)) => {
@@ -101,7 +103,7 @@ impl Violations {
     }
 }
 
-fn day(field: &str, raw: &str) -> Result<chrono::NaiveDate, CommandError> {
+pub(crate) fn day(field: &str, raw: &str) -> Result<chrono::NaiveDate, CommandError> {
     hongxin_domain::time::parse_day(raw)
         .ok_or_else(|| CommandError::invalid(field, "must be a date, YYYY-MM-DD"))
 }
@@ -147,7 +149,7 @@ fn person_and_day(
     }
 }
 
-fn optional_id(field: &str, raw: &str) -> Result<Option<Uuid>, CommandError> {
+pub(crate) fn optional_id(field: &str, raw: &str) -> Result<Option<Uuid>, CommandError> {
     if raw.is_empty() {
         Ok(None)
     } else {
@@ -155,7 +157,7 @@ fn optional_id(field: &str, raw: &str) -> Result<Option<Uuid>, CommandError> {
     }
 }
 
-fn parse_id(field: &str, raw: &str) -> Result<Uuid, CommandError> {
+pub(crate) fn parse_id(field: &str, raw: &str) -> Result<Uuid, CommandError> {
     Uuid::parse_str(raw)
         .ok()
         .filter(|u| !u.is_nil())
@@ -175,6 +177,76 @@ fn committee_of(state: State, version: u64) -> Option<pb::IndustryCommittee> {
 
 #[tonic::async_trait]
 impl OrganizationService for Api {
+    async fn register_person(
+        &self,
+        request: Request<pb::RegisterPersonRequest>,
+    ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
+        self.register_person_impl(request).await
+    }
+
+    async fn change_person_work(
+        &self,
+        request: Request<pb::ChangePersonWorkRequest>,
+    ) -> Result<Response<pb::ChangePersonWorkResponse>, Status> {
+        self.change_person_work_impl(request).await
+    }
+
+    async fn change_person_contact(
+        &self,
+        request: Request<pb::ChangePersonContactRequest>,
+    ) -> Result<Response<pb::ChangePersonContactResponse>, Status> {
+        self.change_person_contact_impl(request).await
+    }
+
+    async fn set_person_flags(
+        &self,
+        request: Request<pb::SetPersonFlagsRequest>,
+    ) -> Result<Response<pb::SetPersonFlagsResponse>, Status> {
+        self.set_person_flags_impl(request).await
+    }
+
+    async fn record_party_status(
+        &self,
+        request: Request<pb::RecordPartyStatusRequest>,
+    ) -> Result<Response<pb::RecordPartyStatusResponse>, Status> {
+        self.record_party_status_impl(request).await
+    }
+
+    async fn erase_person(
+        &self,
+        request: Request<pb::ErasePersonRequest>,
+    ) -> Result<Response<pb::ErasePersonResponse>, Status> {
+        self.erase_person_impl(request).await
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        self.get_person_impl(request).await
+    }
+
+    async fn export_personal_data(
+        &self,
+        request: Request<pb::ExportPersonalDataRequest>,
+    ) -> Result<Response<pb::ExportPersonalDataResponse>, Status> {
+        self.export_personal_data_impl(request).await
+    }
+
+    async fn check_references(
+        &self,
+        request: Request<pb::CheckReferencesRequest>,
+    ) -> Result<Response<pb::CheckReferencesResponse>, Status> {
+        self.check_references_impl(request).await
+    }
+
+    async fn assign_party_building_instructor(
+        &self,
+        request: Request<pb::AssignPartyBuildingInstructorRequest>,
+    ) -> Result<Response<pb::AssignPartyBuildingInstructorResponse>, Status> {
+        self.assign_instructor_impl(request).await
+    }
+
     async fn register_industry_committee(
         &self,
         request: Request<pb::RegisterIndustryCommitteeRequest>,
@@ -435,7 +507,11 @@ impl OrganizationService for Api {
             return Err(status_of(CommandError::Invalid(v.0)));
         }
         if let Some(parent_id) = parent {
-            match load(&self.organizations, parent_id, |s, _| s.0).await? {
+            match load(&self.organizations, parent_id, |s, _| {
+                s.0.map(|o| o.founding)
+            })
+            .await?
+            {
                 None => {
                     return Err(status_of(CommandError::invalid(
                         "parent_organization_id",
@@ -492,7 +568,7 @@ impl OrganizationService for Api {
             run(&self.enterprises, *enterprise_id, &cover, ctx.clone(), 0).await?;
         }
         Ok(Response::new(pb::FoundPartyOrganizationResponse {
-            organization: outcome.state.0.map(|f| f.to_wire(outcome.version)),
+            organization: outcome.state.0.map(|o| o.to_wire(outcome.version)),
         }))
     }
 
@@ -503,7 +579,7 @@ impl OrganizationService for Api {
         let id =
             parse_id("organization_id", &request.get_ref().organization_id).map_err(status_of)?;
         let organization = load(&self.organizations, id, |s, version| {
-            s.0.map(|f| f.to_wire(version))
+            s.0.map(|o| o.to_wire(version))
         })
         .await?
         .ok_or_else(|| Status::not_found("no such Party organisation"))?;

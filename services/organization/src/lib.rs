@@ -11,7 +11,10 @@ pub mod community;
 pub mod enterprise;
 pub mod governance;
 mod grpc;
+pub mod membership;
 pub mod party;
+mod people_api;
+pub mod person;
 pub mod station;
 pub mod vanguard;
 
@@ -23,6 +26,7 @@ use hongxin_domain::{Clock, CommandHandler};
 use hongxin_eventstore::EventStore;
 use hongxin_proto::organization::v1::organization_service_server::OrganizationServiceServer;
 use hongxin_runtime::grpc::GrpcApp;
+use hongxin_vault::Vault;
 use tonic::service::Routes;
 
 /// The bounded context's name: store schema, NATS subjects, stream.
@@ -32,8 +36,10 @@ pub const CONTEXT: &str = "organization";
 pub const SERVICE_NAMES: &[&str] = &["hongxin.organization.v1.OrganizationService"];
 
 /// The service's gRPC routes over its event store.
-pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
+pub fn routes(store: EventStore, vault: Vault, clock: Arc<dyn Clock>) -> Routes {
     let api = grpc::Api {
+        people: CommandHandler::with_clock(store.clone(), person::PersonDecider, clock.clone()),
+        vault,
         committees: CommandHandler::with_clock(
             store.clone(),
             committee::CommitteeDecider,
@@ -70,8 +76,9 @@ pub fn routes(store: EventStore, clock: Arc<dyn Clock>) -> Routes {
 pub async fn build(
     addr: SocketAddr,
     store: EventStore,
+    vault: Vault,
     clock: Arc<dyn Clock>,
     grace: Duration,
 ) -> anyhow::Result<GrpcApp> {
-    GrpcApp::build(addr, routes(store, clock), SERVICE_NAMES, grace).await
+    GrpcApp::build(addr, routes(store, vault, clock), SERVICE_NAMES, grace).await
 }

@@ -5,6 +5,8 @@
 //! join a joint branch of at most 5 nearby or same-trade units, which itself
 //! needs 3 full members; a unit is covered by one organisation at most.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use hongxin_domain::text::text_violations;
 use hongxin_domain::time::{beijing_today, format_day, parse_day};
@@ -16,6 +18,7 @@ use prost::Message as _;
 use uuid::Uuid;
 
 use crate::codec::{decode_id, decode_optional_id, malformed};
+use crate::person::PartyStatus;
 
 /// Full members a unit needs to form its own branch.
 pub const OWN_BRANCH_MIN_MEMBERS: u32 = 3;
@@ -83,15 +86,33 @@ pub enum Command {
         founding: Founding,
         units: Vec<Unit>,
     },
+    /// A member joined (probationary), was confirmed (full) or left (none)
+    /// through the development pipeline.
+    RecordMember {
+        person_id: Uuid,
+        status: PartyStatus,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Founded(Founding),
+    MemberRecorded {
+        organization_id: Uuid,
+        person_id: Uuid,
+        status: PartyStatus,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub founding: Founding,
+    /// Members who joined through the pipeline, by status.
+    pub roster: BTreeMap<Uuid, PartyStatus>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct State(pub Option<Founding>);
+pub struct State(pub Option<Organization>);
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PartyOrganizationDecider;
@@ -108,7 +129,23 @@ impl Decider for PartyOrganizationDecider {
         command: &Command,
         now: DateTime<Utc>,
     ) -> Result<Vec<Event>, CommandError> {
-        let Command::Found { founding, units } = command;
+        let (founding, units) = match command {
+            Command::Found { founding, units } => (founding, units),
+            Command::RecordMember { person_id, status } => {
+                let Some(o) = &state.0 else {
+                    return Err(CommandError::not_found("no such Party organisation"));
+                };
+                let current = o.roster.get(person_id).copied();
+                if current == Some(*status) || (current.is_none() && !status.is_member()) {
+                    return Ok(vec![]);
+                }
+                return Ok(vec![Event::MemberRecorded {
+                    organization_id: o.founding.organization_id,
+                    person_id: *person_id,
+                    status: *status,
+                }]);
+            }
+        };
         let mut v = text_violations("name", &founding.name, 100);
         if founding.founded_on > beijing_today(now) {
             v.push(FieldViolation::new(
@@ -138,7 +175,7 @@ impl Decider for PartyOrganizationDecider {
             ..founding.clone()
         };
         create_once(
-            state.0.clone(),
+            state.0.as_ref().map(|o| o.founding.clone()),
             founding,
             |f| {
                 format!(
@@ -153,9 +190,22 @@ impl Decider for PartyOrganizationDecider {
         )
     }
 
-    fn evolve(&self, _state: State, event: &Event) -> State {
+    fn evolve(&self, state: State, event: &Event) -> State {
         match event {
-            Event::Founded(f) => State(Some(f.clone())),
+            Event::Founded(f) => State(Some(Organization {
+                founding: f.clone(),
+                roster: BTreeMap::new(),
+            })),
+            Event::MemberRecorded {
+                person_id, status, ..
+            } => State(state.0.map(|mut o| {
+                if status.is_member() {
+                    o.roster.insert(*person_id, *status);
+                } else {
+                    o.roster.remove(person_id);
+                }
+                o
+            })),
         }
     }
 }
@@ -221,6 +271,18 @@ fn check_coverage(founding: &Founding, units: &[Unit]) -> Result<(), CommandErro
     }
 }
 
+impl Organization {
+    pub(crate) fn to_wire(&self, version: u64) -> pb::PartyOrganization {
+        let count = |status| self.roster.values().filter(|s| **s == status).count() as u32;
+        pb::PartyOrganization {
+            may_approve_members: self.founding.kind == Kind::Committee,
+            roster_full_members: count(PartyStatus::Full),
+            roster_probationary_members: count(PartyStatus::Probationary),
+            ..self.founding.to_wire(version)
+        }
+    }
+}
+
 impl Founding {
     pub(crate) fn to_wire(&self, version: u64) -> pb::PartyOrganization {
         pb::PartyOrganization {
@@ -232,17 +294,37 @@ impl Founding {
             secretary_person_id: self.secretary.map(|p| p.to_string()).unwrap_or_default(),
             founded_on: format_day(self.founded_on),
             version,
+            may_approve_members: false,
+            roster_full_members: 0,
+            roster_probationary_members: 0,
         }
     }
 }
 
 impl DomainEvent for Event {
     fn event_type(&self) -> &'static str {
-        "PartyOrganizationFounded"
+        match self {
+            Self::Founded(_) => "PartyOrganizationFounded",
+            Self::MemberRecorded { .. } => "PartyOrganizationMemberRecorded",
+        }
     }
 
     fn encode(&self) -> Vec<u8> {
-        let Self::Founded(f) = self;
+        let f = match self {
+            Self::Founded(f) => f,
+            Self::MemberRecorded {
+                organization_id,
+                person_id,
+                status,
+            } => {
+                return pb::PartyOrganizationMemberRecorded {
+                    organization_id: organization_id.to_string(),
+                    person_id: person_id.to_string(),
+                    party_status: status.to_wire() as i32,
+                }
+                .encode_to_vec();
+            }
+        };
         let o = f.to_wire(0);
         pb::PartyOrganizationFounded {
             organization_id: o.organization_id,
@@ -257,6 +339,16 @@ impl DomainEvent for Event {
     }
 
     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
+        if (event_type, schema_version) == ("PartyOrganizationMemberRecorded", 1) {
+            let e = pb::PartyOrganizationMemberRecorded::decode(payload)
+                .map_err(|e| malformed(event_type, e))?;
+            return Ok(Self::MemberRecorded {
+                organization_id: decode_id(event_type, &e.organization_id)?,
+                person_id: decode_id(event_type, &e.person_id)?,
+                status: PartyStatus::from_wire(e.party_status)
+                    .ok_or_else(|| malformed(event_type, "unknown Party status"))?,
+            });
+        }
         if (event_type, schema_version) != ("PartyOrganizationFounded", 1) {
             return Err(DecodeError::unknown(event_type, schema_version));
         }
@@ -410,11 +502,52 @@ mod tests {
     }
 
     #[test]
+    fn the_roster_follows_the_pipeline_once_per_change() {
+        let founded = Event::Founded(founding(Kind::Committee, &[]));
+        let p = Uuid::from_u128(7);
+        let record = |status| Command::RecordMember {
+            person_id: p,
+            status,
+        };
+        let joined = Event::MemberRecorded {
+            organization_id: Uuid::from_u128(100),
+            person_id: p,
+            status: PartyStatus::Probationary,
+        };
+        given(PartyOrganizationDecider, [founded.clone()])
+            .when(record(PartyStatus::Probationary))
+            .then([joined.clone()]);
+        let state = given(PartyOrganizationDecider, [founded.clone(), joined.clone()])
+            .when(record(PartyStatus::Probationary))
+            .then([]);
+        let wire = state.0.expect("organization").to_wire(2);
+        assert_eq!(wire.roster_probationary_members, 1);
+        assert!(
+            wire.may_approve_members,
+            "a Party committee approves members"
+        );
+        // Leaving someone who never joined changes nothing.
+        given(PartyOrganizationDecider, [founded])
+            .when(record(PartyStatus::None))
+            .then([]);
+        assert!(matches!(
+            given(PartyOrganizationDecider, [])
+                .when(record(PartyStatus::Full))
+                .then_error(),
+            CommandError::NotFound(_)
+        ));
+    }
+
+    #[test]
     fn a_retry_with_other_data_is_refused_and_lists_are_clean() {
         let units = [unit(1, 3)];
-        let mut other = found(Kind::Branch, &units);
-        let Command::Found { founding, .. } = &mut other;
-        founding.name = "另一个党支部".to_owned();
+        let other = Command::Found {
+            founding: Founding {
+                name: "另一个党支部".to_owned(),
+                ..founding(Kind::Branch, &units)
+            },
+            units: units.to_vec(),
+        };
         given(
             PartyOrganizationDecider,
             [Event::Founded(self::founding(Kind::Branch, &units))],

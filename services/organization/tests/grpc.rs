@@ -28,6 +28,10 @@ async fn spawn(config: StoreConfig, dir: Option<tempfile::TempDir>) -> Running {
     let app = hongxin_organization::build(
         "127.0.0.1:0".parse().expect("addr"),
         store.clone(),
+        hongxin_vault::Vault::new(
+            store.clone(),
+            Arc::new(hongxin_vault::MasterKey::generate().0),
+        ),
         Arc::new(SystemClock),
         Duration::from_secs(5),
     )
