@@ -1,0 +1,771 @@
+//! The people registry through the gRPC API on both stores: checked ID
+//! numbers, sealed and masked personal data, erasure, references for
+//! other services, and the pipeline's membership events moving a person,
+//! their enterprise's headcount and the branch roster.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Running, community, unit};
+use hongxin_bus::{EventFeed, OutboxRelay};
+use hongxin_domain::SystemClock;
+use hongxin_eventstore::{
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId,
+};
+use hongxin_organization::membership::MembershipFollower;
+use hongxin_proto::organization::v1 as pb;
+use hongxin_proto::pipeline::v1 as pipeline;
+use hongxin_runtime::Shutdown;
+use prost::Message as _;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+use uuid::Uuid;
+
+/// A valid ID number of 齐河县 (371425) born on `birth` ("YYYYMMDD"), with
+/// sequence `seq`, its check character computed per GB 11643.
+fn id_number(birth: &str, seq: u16) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let body = format!("371425{birth}{seq:03}");
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// The same ID number with a wrong check character.
+fn with_wrong_check(id: &str) -> String {
+    let last = id.as_bytes()[17];
+    let wrong = if last == b'0' { '1' } else { '0' };
+    format!("{}{wrong}", &id[..17])
+}
+
+fn person(id: Uuid, name: &str, id_number: &str, phone: &str) -> pb::RegisterPersonRequest {
+    pb::RegisterPersonRequest {
+        person_id: id.to_string(),
+        name: name.to_owned(),
+        id_number: id_number.to_owned(),
+        phone: phone.to_owned(),
+        work: Some(pb::PersonWork {
+            industry: pb::Industry::FoodDelivery as i32,
+            platform: "美团".to_owned(),
+            enterprise_id: String::new(),
+            community_id: String::new(),
+        }),
+        union_member: false,
+        party_status: pb::PartyStatus::Unspecified as i32,
+        affiliation_organization_id: String::new(),
+        mobile_member: false,
+        home_organisation: String::new(),
+    }
+}
+
+fn fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Whether any stored event's payload contains `needle`.
+async fn stored_anywhere(store: &EventStore, needle: &str) -> bool {
+    let events = store.read_all(0, 10_000).await.expect("read");
+    events.iter().any(|e| {
+        e.payload
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    })
+}
+
+async fn registry(mut app: Running) {
+    let c = community(&mut app, "华店社区").await;
+    let e = unit(&mut app, c, 0).await;
+    let id = Uuid::now_v7();
+    let number = id_number("19900307", 123);
+    let mut request = person(id, "张明远", &number, "138 0013 8000");
+    if let Some(w) = request.work.as_mut() {
+        w.enterprise_id = e.to_string();
+        w.community_id = c.to_string();
+    }
+    let p = app
+        .client
+        .register_person(request.clone())
+        .await
+        .expect("register")
+        .into_inner()
+        .person
+        .expect("person");
+    assert_eq!(p.name, "张明远");
+    assert_eq!(
+        p.id_number_masked,
+        format!("3714**********{}", &number[14..])
+    );
+    assert_eq!(p.phone_masked, "138****8000");
+    assert_eq!(p.birth_date, "1990-03-07");
+    assert_eq!((p.erased, p.version), (false, 1));
+    assert_eq!(p.party_status, pb::PartyStatus::None as i32);
+
+    // Nothing personal is stored in clear.
+    for secret in [number.as_str(), "13800138000", "张明远"] {
+        assert!(
+            !stored_anywhere(&app.store, secret).await,
+            "{secret} must not be stored in clear"
+        );
+    }
+
+    // A retry registers nothing new; the same ID number under another
+    // person is refused.
+    let again = app
+        .client
+        .register_person(request.clone())
+        .await
+        .expect("retry");
+    assert_eq!(again.into_inner().person.expect("person").version, 1);
+    let twin = app
+        .client
+        .register_person(person(Uuid::now_v7(), "张明远", &number, ""))
+        .await
+        .expect_err("same ID number");
+    assert_eq!(twin.code(), Code::FailedPrecondition);
+    assert!(
+        twin.message().contains("already registered"),
+        "{}",
+        twin.message()
+    );
+
+    // Bad input: every field reported at once, nothing written, the ID
+    // number not taken.
+    let head = app.store.head_position().await.expect("head");
+    let other = Uuid::now_v7();
+    let other_number = id_number("19951120", 45);
+    let mut bad = person(other, " ", &with_wrong_check(&other_number), "12345");
+    if let Some(w) = bad.work.as_mut() {
+        w.enterprise_id = Uuid::now_v7().to_string();
+    }
+    bad.party_status = 42;
+    let status = app.client.register_person(bad).await.expect_err("bad");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let mut f = fields(&status);
+    f.sort();
+    assert_eq!(
+        f,
+        [
+            "id_number",
+            "name",
+            "party_status",
+            "phone",
+            "work.enterprise_id"
+        ]
+    );
+    assert!(
+        !status.message().contains(&other_number[..14]),
+        "no ID number in errors"
+    );
+    // A member needs an affiliation: refused by the rules, nothing kept.
+    let mut member = person(other, "李强", &other_number, "");
+    member.party_status = pb::PartyStatus::Full as i32;
+    let status = app
+        .client
+        .register_person(member)
+        .await
+        .expect_err("no affiliation");
+    assert_eq!(fields(&status), ["affiliation_organization_id"]);
+    assert_eq!(app.store.head_position().await.expect("head"), head);
+    app.client
+        .register_person(person(other, "李强", &other_number, ""))
+        .await
+        .expect("the ID number was not taken by the refused calls");
+
+    // A new phone, a move, a step of Party status.
+    let p = app
+        .client
+        .change_person_contact(pb::ChangePersonContactRequest {
+            person_id: id.to_string(),
+            phone: "13905346789".to_owned(),
+            expected_version: 1,
+        })
+        .await
+        .expect("contact")
+        .into_inner()
+        .person
+        .expect("person");
+    assert_eq!((p.phone_masked.as_str(), p.version), ("139****6789", 2));
+    let stale = app
+        .client
+        .change_person_contact(pb::ChangePersonContactRequest {
+            person_id: id.to_string(),
+            phone: "13905346780".to_owned(),
+            expected_version: 1,
+        })
+        .await
+        .expect_err("stale");
+    assert_eq!(stale.code(), Code::Aborted);
+    let moved = app
+        .client
+        .change_person_work(pb::ChangePersonWorkRequest {
+            person_id: id.to_string(),
+            work: Some(pb::PersonWork {
+                industry: pb::Industry::Express as i32,
+                platform: "顺丰".to_owned(),
+                enterprise_id: String::new(),
+                community_id: Uuid::now_v7().to_string(),
+            }),
+            expected_version: 0,
+        })
+        .await
+        .expect_err("unknown community");
+    assert_eq!(fields(&moved), ["work.community_id"]);
+    let p = app
+        .client
+        .record_party_status(pb::RecordPartyStatusRequest {
+            person_id: id.to_string(),
+            party_status: pb::PartyStatus::Applicant as i32,
+            affiliation_organization_id: String::new(),
+            effective_on: "2026-03-01".to_owned(),
+        })
+        .await
+        .expect("applicant")
+        .into_inner()
+        .person
+        .expect("person");
+    assert_eq!(p.party_status, pb::PartyStatus::Applicant as i32);
+    let skipped = app
+        .client
+        .record_party_status(pb::RecordPartyStatusRequest {
+            person_id: id.to_string(),
+            party_status: pb::PartyStatus::Activist as i32,
+            affiliation_organization_id: String::new(),
+            effective_on: "2026-03-01".to_owned(),
+        })
+        .await
+        .expect("activist");
+    assert_eq!(
+        skipped.into_inner().person.expect("p").party_status,
+        pb::PartyStatus::Activist as i32
+    );
+    let refused = app
+        .client
+        .record_party_status(pb::RecordPartyStatusRequest {
+            person_id: id.to_string(),
+            party_status: pb::PartyStatus::Applicant as i32,
+            affiliation_organization_id: String::new(),
+            effective_on: "2026-04-01".to_owned(),
+        })
+        .await
+        .expect_err("backwards");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+
+    // The access right: everything, in clear, with its history.
+    let export = app
+        .client
+        .export_personal_data(pb::ExportPersonalDataRequest {
+            person_id: id.to_string(),
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    assert_eq!(
+        (export.id_number.as_str(), export.phone.as_str()),
+        (number.as_str(), "13905346789")
+    );
+    let types: Vec<_> = export
+        .history
+        .iter()
+        .map(|h| h.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "PersonRegistered",
+            "PersonContactChanged",
+            "PersonPartyStatusChanged",
+            "PersonPartyStatusChanged"
+        ]
+    );
+
+    // References for other services.
+    let unknown_person = Uuid::now_v7().to_string();
+    let unknown = app
+        .client
+        .check_references(pb::CheckReferencesRequest {
+            person_ids: vec![
+                id.to_string(),
+                unknown_person.clone(),
+                "not-a-uuid".to_owned(),
+            ],
+            enterprise_ids: vec![e.to_string()],
+            community_ids: vec![c.to_string()],
+            organization_ids: vec![Uuid::now_v7().to_string()],
+        })
+        .await
+        .expect("check")
+        .into_inner()
+        .unknown;
+    let unknown: Vec<_> = unknown
+        .iter()
+        .map(|u| (u.kind.as_str(), u.id.as_str()))
+        .collect();
+    assert_eq!(
+        unknown[..2],
+        [
+            ("person", unknown_person.as_str()),
+            ("person", "not-a-uuid")
+        ]
+    );
+    assert_eq!(unknown[2].0, "organization");
+    assert_eq!(unknown.len(), 3);
+
+    // Erasure: the data is gone, the categories stay, the ID number is free.
+    let erased = app
+        .client
+        .erase_person(pb::ErasePersonRequest {
+            person_id: id.to_string(),
+            reason: "本人申请删除".to_owned(),
+        })
+        .await
+        .expect("erase")
+        .into_inner()
+        .person
+        .expect("person");
+    assert!(erased.erased);
+    let p = app
+        .client
+        .get_person(pb::GetPersonRequest {
+            person_id: id.to_string(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .person
+        .expect("person");
+    assert!(p.erased);
+    assert_eq!(
+        (
+            p.name.as_str(),
+            p.id_number_masked.as_str(),
+            p.phone_masked.as_str(),
+            p.birth_date.as_str()
+        ),
+        ("", "", "", "")
+    );
+    assert_eq!(
+        p.party_status,
+        pb::PartyStatus::Activist as i32,
+        "categories stay"
+    );
+    let export = app
+        .client
+        .export_personal_data(pb::ExportPersonalDataRequest {
+            person_id: id.to_string(),
+        })
+        .await
+        .expect("export after erasure")
+        .into_inner();
+    assert_eq!((export.id_number.as_str(), export.phone.as_str()), ("", ""));
+    assert!(
+        app.store.data_key(id).await.expect("key").is_none(),
+        "the data key is destroyed"
+    );
+    let after = app
+        .client
+        .change_person_work(pb::ChangePersonWorkRequest {
+            person_id: id.to_string(),
+            work: None,
+            expected_version: 0,
+        })
+        .await
+        .expect_err("erased");
+    assert_eq!(after.code(), Code::FailedPrecondition);
+    app.client
+        .erase_person(pb::ErasePersonRequest {
+            person_id: id.to_string(),
+            reason: "重复请求".to_owned(),
+        })
+        .await
+        .expect("erasing twice is a retry");
+    app.client
+        .register_person(person(Uuid::now_v7(), "张明远", &number, ""))
+        .await
+        .expect("the ID number is free again");
+
+    let missing = app
+        .client
+        .get_person(pb::GetPersonRequest {
+            person_id: Uuid::now_v7().to_string(),
+        })
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+on_both_stores!(registry);
+
+async fn instructors(mut app: Running) {
+    let c = community(&mut app, "刘桥社区").await;
+    let small = unit(&mut app, c, 1).await;
+    let big = unit(&mut app, c, 3).await;
+    let instructor = Uuid::now_v7();
+    app.client
+        .register_person(person(instructor, "王建国", &id_number("19700101", 7), ""))
+        .await
+        .expect("instructor");
+    let assign = |enterprise: Uuid, person: Uuid| pb::AssignPartyBuildingInstructorRequest {
+        enterprise_id: enterprise.to_string(),
+        person_id: person.to_string(),
+        assigned_on: "2022-06-01".to_owned(),
+    };
+    let e = app
+        .client
+        .assign_party_building_instructor(assign(small, instructor))
+        .await
+        .expect("assign")
+        .into_inner()
+        .enterprise
+        .expect("enterprise");
+    assert_eq!(e.instructor_person_id, instructor.to_string());
+    let nobody = app
+        .client
+        .assign_party_building_instructor(assign(small, Uuid::now_v7()))
+        .await
+        .expect_err("unknown person");
+    assert_eq!(fields(&nobody), ["person_id"]);
+
+    app.client
+        .found_party_organization(pb::FoundPartyOrganizationRequest {
+            organization_id: Uuid::now_v7().to_string(),
+            name: "某快递网点党支部".to_owned(),
+            kind: pb::PartyOrganizationKind::Branch as i32,
+            parent_organization_id: String::new(),
+            covered_enterprise_ids: vec![big.to_string()],
+            secretary_person_id: String::new(),
+            founded_on: "2022-05-01".to_owned(),
+        })
+        .await
+        .expect("branch");
+    let covered = app
+        .client
+        .assign_party_building_instructor(assign(big, instructor))
+        .await
+        .expect_err("covered");
+    assert_eq!(covered.code(), Code::FailedPrecondition);
+}
+
+on_both_stores!(instructors);
+
+/// Appends one pipeline event to `store`.
+async fn pipeline_event(store: &EventStore, candidate: Uuid, event_type: &str, payload: Vec<u8>) {
+    let stream = StreamId::new("candidate", candidate);
+    store
+        .append(AppendRequest::new(
+            stream,
+            ExpectedVersion::Any,
+            vec![NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event_type.to_owned(),
+                schema_version: 1,
+                payload,
+                metadata: EventMetadata::new("service:pipeline", chrono::Utc::now()),
+            }],
+        ))
+        .await
+        .expect("append pipeline event");
+}
+
+/// Waits until `check` holds of the person, up to 10 s.
+async fn eventually(
+    app: &mut Running,
+    id: Uuid,
+    check: impl Fn(&pb::Person) -> bool,
+) -> pb::Person {
+    for _ in 0..200 {
+        let p = app
+            .client
+            .get_person(pb::GetPersonRequest {
+                person_id: id.to_string(),
+            })
+            .await
+            .expect("get")
+            .into_inner()
+            .person
+            .expect("person");
+        if check(&p) {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the person never reached the expected state");
+}
+
+/// A branch with an enterprise and a development target working there.
+async fn branch_with_target(app: &mut Running) -> (Uuid, Uuid, Uuid) {
+    let c = community(app, "晏城社区").await;
+    let enterprise = unit(app, c, 3).await;
+    let branch = Uuid::now_v7();
+    app.client
+        .found_party_organization(pb::FoundPartyOrganizationRequest {
+            organization_id: branch.to_string(),
+            name: "美团齐河站党支部".to_owned(),
+            kind: pb::PartyOrganizationKind::Branch as i32,
+            parent_organization_id: String::new(),
+            covered_enterprise_ids: vec![enterprise.to_string()],
+            secretary_person_id: String::new(),
+            founded_on: "2022-05-01".to_owned(),
+        })
+        .await
+        .expect("branch");
+    let target = Uuid::now_v7();
+    let mut request = person(target, "赵骑手", &id_number("19980808", 88), "");
+    request.party_status = pb::PartyStatus::DevelopmentTarget as i32;
+    if let Some(w) = request.work.as_mut() {
+        w.enterprise_id = enterprise.to_string();
+    }
+    app.client.register_person(request).await.expect("target");
+    (branch, enterprise, target)
+}
+
+async fn membership(mut app: Running) {
+    let (branch, enterprise, target) = branch_with_target(&mut app).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let pipeline_store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("pipeline.db"),
+    })
+    .await
+    .expect("pipeline store");
+    let shutdown = Shutdown::new();
+    let feed = EventFeed::in_process(
+        pipeline_store.clone(),
+        "pipeline",
+        "organization-membership",
+    )
+    .await
+    .expect("feed");
+    let follower = MembershipFollower::new(app.store.clone(), Arc::new(SystemClock));
+    tokio::spawn(follower.run(feed, shutdown.wait()));
+
+    let candidate = Uuid::now_v7();
+    let admitted = pipeline::ProbationaryMemberAdmitted {
+        candidate_id: candidate.to_string(),
+        person_id: target.to_string(),
+        organization_id: branch.to_string(),
+        admitted_on: "2026-06-01".to_owned(),
+    }
+    .encode_to_vec();
+    pipeline_event(
+        &pipeline_store,
+        candidate,
+        "ProbationaryMemberAdmitted",
+        admitted.clone(),
+    )
+    .await;
+    // The same admission published twice (a new event id) counts once.
+    pipeline_event(
+        &pipeline_store,
+        candidate,
+        "ProbationaryMemberAdmitted",
+        admitted,
+    )
+    .await;
+    let p = eventually(&mut app, target, |p| {
+        p.party_status == pb::PartyStatus::Probationary as i32
+    })
+    .await;
+    assert_eq!(p.affiliation_organization_id, branch.to_string());
+
+    pipeline_event(
+        &pipeline_store,
+        candidate,
+        "FullMembershipConfirmed",
+        pipeline::FullMembershipConfirmed {
+            candidate_id: candidate.to_string(),
+            person_id: target.to_string(),
+            organization_id: branch.to_string(),
+            confirmed_on: "2027-06-01".to_owned(),
+        }
+        .encode_to_vec(),
+    )
+    .await;
+    eventually(&mut app, target, |p| {
+        p.party_status == pb::PartyStatus::Full as i32
+    })
+    .await;
+    // The follower checkpoints after its last command: wait for it.
+    let head = pipeline_store.head_position().await.expect("head");
+    for _ in 0..200 {
+        if pipeline_store
+            .checkpoint("consumer.organization-membership")
+            .await
+            .expect("checkpoint")
+            >= head
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let e = app
+        .client
+        .get_enterprise(pb::GetEnterpriseRequest {
+            enterprise_id: enterprise.to_string(),
+        })
+        .await
+        .expect("enterprise")
+        .into_inner()
+        .enterprise
+        .expect("enterprise");
+    let h = e.headcount.expect("headcount");
+    assert_eq!(
+        (h.full_members, h.probationary_members),
+        (4, 0),
+        "3 reported + 1 confirmed"
+    );
+    let o = app
+        .client
+        .get_party_organization(pb::GetPartyOrganizationRequest {
+            organization_id: branch.to_string(),
+        })
+        .await
+        .expect("branch")
+        .into_inner()
+        .organization
+        .expect("organization");
+    assert_eq!(
+        (o.roster_full_members, o.roster_probationary_members),
+        (1, 0)
+    );
+    assert!(!o.may_approve_members, "a branch does not approve members");
+
+    // A confirmation for someone unknown is refused and skipped, without
+    // blocking what follows.
+    let stranger = Uuid::now_v7();
+    pipeline_event(
+        &pipeline_store,
+        stranger,
+        "FullMembershipConfirmed",
+        pipeline::FullMembershipConfirmed {
+            candidate_id: stranger.to_string(),
+            person_id: Uuid::now_v7().to_string(),
+            organization_id: branch.to_string(),
+            confirmed_on: "2027-06-01".to_owned(),
+        }
+        .encode_to_vec(),
+    )
+    .await;
+    let other = Uuid::now_v7();
+    let mut request = person(other, "钱主播", &id_number("20000101", 5), "");
+    request.party_status = pb::PartyStatus::DevelopmentTarget as i32;
+    app.client
+        .register_person(request)
+        .await
+        .expect("second target");
+    let second = Uuid::now_v7();
+    for (event_type, payload) in [
+        (
+            "ProbationaryMemberAdmitted",
+            pipeline::ProbationaryMemberAdmitted {
+                candidate_id: second.to_string(),
+                person_id: other.to_string(),
+                organization_id: branch.to_string(),
+                admitted_on: "2026-07-01".to_owned(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "ProbationCancelled",
+            pipeline::ProbationCancelled {
+                candidate_id: second.to_string(),
+                person_id: other.to_string(),
+                organization_id: branch.to_string(),
+                cancelled_on: "2026-12-01".to_owned(),
+            }
+            .encode_to_vec(),
+        ),
+    ] {
+        pipeline_event(&pipeline_store, second, event_type, payload).await;
+    }
+    let p = eventually(&mut app, other, |p| {
+        p.party_status == pb::PartyStatus::None as i32 && p.version == 3
+    })
+    .await;
+    assert_eq!(p.affiliation_organization_id, "");
+    shutdown.trigger();
+}
+
+on_both_stores!(membership);
+
+/// Distributed: the pipeline's events travel through its outbox relay and
+/// JetStream (a private server) to the follower, over PostgreSQL.
+#[tokio::test]
+async fn membership_over_jetstream() {
+    let mut app = common::postgres().await;
+    let (branch, enterprise, target) = branch_with_target(&mut app).await;
+    let nats = hongxin_testkit::nats::PrivateNats::start()
+        .await
+        .expect("private nats-server");
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let pipeline_store = EventStore::open(&StoreConfig::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: hongxin_testkit::pg::fresh_schema(),
+        max_connections: 4,
+    })
+    .await
+    .expect("pipeline store");
+    let shutdown = Shutdown::new();
+    tokio::spawn(
+        OutboxRelay::new(pipeline_store.clone(), js.clone(), "pipeline").run(shutdown.wait()),
+    );
+    let feed = EventFeed::jetstream(
+        &js,
+        "pipeline",
+        "organization-membership",
+        &Default::default(),
+    )
+    .await
+    .expect("feed");
+    tokio::spawn(
+        MembershipFollower::new(app.store.clone(), Arc::new(SystemClock))
+            .run(feed, shutdown.wait()),
+    );
+    let candidate = Uuid::now_v7();
+    pipeline_event(
+        &pipeline_store,
+        candidate,
+        "ProbationaryMemberAdmitted",
+        pipeline::ProbationaryMemberAdmitted {
+            candidate_id: candidate.to_string(),
+            person_id: target.to_string(),
+            organization_id: branch.to_string(),
+            admitted_on: "2026-06-01".to_owned(),
+        }
+        .encode_to_vec(),
+    )
+    .await;
+    eventually(&mut app, target, |p| {
+        p.party_status == pb::PartyStatus::Probationary as i32
+    })
+    .await;
+    let mut probationary = 0;
+    for _ in 0..200 {
+        let e = app
+            .client
+            .get_enterprise(pb::GetEnterpriseRequest {
+                enterprise_id: enterprise.to_string(),
+            })
+            .await
+            .expect("enterprise")
+            .into_inner()
+            .enterprise
+            .expect("enterprise");
+        probationary = e.headcount.map_or(0, |h| h.probationary_members);
+        if probationary == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(probationary, 1, "the enterprise's headcount follows");
+    shutdown.trigger();
+}
