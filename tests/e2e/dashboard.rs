@@ -530,6 +530,140 @@ async fn coverage_rates_come_from_founded_organisations() {
     assert_eq!(c["organization_rate"].as_f64(), Some(60.0));
     assert_eq!(c["own_branch_rate"].as_f64(), Some(20.0));
     assert_eq!(c["member_units_rate"].as_f64(), Some(75.0));
+    assert_eq!(c["work_coverage_rate"].as_f64(), Some(60.0));
+
+    // An instructor for the uncovered unit with a member: work coverage
+    // reaches it, organisation coverage does not.
+    enterprises
+        .handle(
+            &CommandHandler::<EnterpriseDecider>::stream_id(ids[3].0),
+            &enterprise::Command::AssignInstructor {
+                person_id: Uuid::now_v7(),
+                on: chrono::NaiveDate::from_ymd_opt(2022, 7, 1).expect("date"),
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("instructor");
+    wait_applied(projection, 17).await;
+    let c = overview(projection).await["coverage"].clone();
+    assert_eq!(c["instructed"].as_i64(), Some(1));
+    assert_eq!(c["work_coverage_rate"].as_f64(), Some(80.0));
+    assert_eq!(c["organization_rate"].as_f64(), Some(60.0));
+}
+
+#[tokio::test]
+async fn people_figures_count_categories_and_survive_erasure() {
+    use hongxin_organization::person::{
+        Command, Flags, PartyStatus, PersonDecider, Registration, StatusChange, Work,
+    };
+
+    let system = Embedded::start().await;
+    let people = CommandHandler::new(system.store.clone(), PersonDecider);
+    let ctx = CommandContext::new("test");
+    let branch = Uuid::now_v7();
+    // Four riders and a courier: a full member, a probationary member, an
+    // activist, two not in the pipeline; three in the union.
+    let mut ids = Vec::new();
+    for (n, (industry, status, union_member)) in [
+        (Industry::FoodDelivery, PartyStatus::Full, true),
+        (Industry::FoodDelivery, PartyStatus::Probationary, true),
+        (Industry::FoodDelivery, PartyStatus::Activist, false),
+        (Industry::FoodDelivery, PartyStatus::None, false),
+        (Industry::Express, PartyStatus::None, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let person_id = Uuid::now_v7();
+        let registration = Registration {
+            person_id,
+            // The projection never sees inside; any sealed bytes will do.
+            sealed_details: vec![1, n as u8],
+            work: Work {
+                industry: Some(industry),
+                platform: String::new(),
+                enterprise: None,
+                community: None,
+            },
+            flags: Flags {
+                union_member,
+                mobile_member: false,
+                home_organisation: String::new(),
+            },
+            party_status: status,
+            affiliation: status.is_member().then_some(branch),
+        };
+        people
+            .handle(
+                &CommandHandler::<PersonDecider>::stream_id(person_id),
+                &Command::Register(registration),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("register");
+        ids.push(person_id);
+    }
+    // The probationary member is confirmed; the courier is erased.
+    people
+        .handle(
+            &CommandHandler::<PersonDecider>::stream_id(ids[1]),
+            &Command::RecordPartyStatus(StatusChange {
+                status: PartyStatus::Full,
+                affiliation: Some(branch),
+                on: chrono::NaiveDate::from_ymd_opt(2023, 6, 1).expect("date"),
+                source_event: None,
+            }),
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("confirm");
+    people
+        .handle(
+            &CommandHandler::<PersonDecider>::stream_id(ids[4]),
+            &Command::Erase {
+                reason: "本人申请".into(),
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("erase");
+    wait_applied(&system.projection, 7).await;
+    let o = overview(&system.projection).await;
+    let p = &o["people"];
+    assert_eq!(
+        [
+            p["registered"].as_i64(),
+            p["full_members"].as_i64(),
+            p["probationary_members"].as_i64(),
+            p["in_pipeline"].as_i64(),
+            p["union_members"].as_i64(),
+        ],
+        [Some(5), Some(2), Some(0), Some(1), Some(3)]
+    );
+    let by_industry: Vec<(String, i64, i64)> = o["people_by_industry"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            (
+                r["industry"].as_str().expect("industry").to_owned(),
+                r["people"].as_i64().expect("people"),
+                r["members"].as_i64().expect("members"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_industry,
+        [
+            ("express".to_owned(), 1, 0),
+            ("food_delivery".to_owned(), 4, 2)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -245,6 +245,101 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("organization", "PersonRegistered") => {
+            let Some(r) = decode::<org::PersonRegistered>(e) else {
+                return Ok(());
+            };
+            let work = r.work.unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO people (person_id, industry, community_id, enterprise_id, union_member, \
+                 party_status, mobile_member, erased) VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
+                 ON CONFLICT (person_id) DO NOTHING",
+            )
+            .bind(r.person_id)
+            .bind(industry_name(work.industry))
+            .bind(work.community_id)
+            .bind(work.enterprise_id)
+            .bind(i32::from(r.union_member))
+            .bind(party_status(r.party_status))
+            .bind(i32::from(r.mobile_member))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "PersonWorkChanged") => {
+            let Some(c) = decode::<org::PersonWorkChanged>(e) else {
+                return Ok(());
+            };
+            let work = c.work.unwrap_or_default();
+            sqlx::query(
+                "UPDATE people SET industry = $2, community_id = $3, enterprise_id = $4 WHERE person_id = $1",
+            )
+            .bind(c.person_id)
+            .bind(industry_name(work.industry))
+            .bind(work.community_id)
+            .bind(work.enterprise_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "PersonFlagsSet") => {
+            let Some(f) = decode::<org::PersonFlagsSet>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "UPDATE people SET union_member = $2, mobile_member = $3 WHERE person_id = $1",
+            )
+            .bind(f.person_id)
+            .bind(i32::from(f.union_member))
+            .bind(i32::from(f.mobile_member))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "PersonPartyStatusChanged") => {
+            let Some(c) = decode::<org::PersonPartyStatusChanged>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE people SET party_status = $2 WHERE person_id = $1")
+                .bind(c.person_id)
+                .bind(party_status(c.party_status))
+                .execute(&mut **tx)
+                .await?;
+        }
+        ("organization", "PersonErased") => {
+            let Some(c) = decode::<org::PersonErased>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE people SET erased = 1 WHERE person_id = $1")
+                .bind(c.person_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ("organization", "EnterpriseMemberRecorded") => {
+            let Some(m) = decode::<org::EnterpriseMemberRecorded>(e) else {
+                return Ok(());
+            };
+            let count = m.headcount.unwrap_or_default();
+            sqlx::query(
+                "UPDATE enterprises SET workers = $2, full_members = $3, probationary_members = $4 \
+                 WHERE enterprise_id = $1",
+            )
+            .bind(m.enterprise_id)
+            .bind(i64::from(count.workers))
+            .bind(i64::from(count.full_members))
+            .bind(i64::from(count.probationary_members))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "EnterpriseInstructorAssigned") => {
+            let Some(a) = decode::<org::EnterpriseInstructorAssigned>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "UPDATE enterprises SET instructor_person_id = $2 WHERE enterprise_id = $1",
+            )
+            .bind(a.enterprise_id)
+            .bind(a.person_id)
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
@@ -281,4 +376,12 @@ fn party_kind(raw: i32) -> String {
     org::PartyOrganizationKind::try_from(raw)
         .map(|k| wire_name(k.as_str_name(), "PARTY_ORGANIZATION_KIND_"))
         .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn party_status(raw: i32) -> String {
+    match org::PartyStatus::try_from(raw) {
+        Ok(org::PartyStatus::Unspecified) => "none".to_owned(),
+        Ok(s) => wire_name(s.as_str_name(), "PARTY_STATUS_"),
+        Err(_) => "unknown".to_owned(),
+    }
 }

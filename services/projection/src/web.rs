@@ -41,6 +41,30 @@ struct Overview {
     coverage: Coverage,
     report_stations: ReportStations,
     vanguard: Vanguard,
+    people: People,
+    people_by_industry: Vec<PeopleFigures>,
+}
+
+/// The people registry by category (erased people still count: only their
+/// personal data is gone).
+#[derive(Serialize, sqlx::FromRow)]
+struct People {
+    registered: i64,
+    full_members: i64,
+    probationary_members: i64,
+    /// Applicants, activists and development targets.
+    in_pipeline: i64,
+    union_members: i64,
+    mobile_members: i64,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct PeopleFigures {
+    industry: String,
+    people: i64,
+    /// Full and probationary members.
+    members: i64,
+    union_members: i64,
 }
 
 /// Vanguard sites and convention signatures.
@@ -77,6 +101,8 @@ struct Coverage {
     /// Units with at least one full or probationary member.
     with_members: i64,
     with_members_covered: i64,
+    /// Uncovered units with a Party-building instructor 党建指导员.
+    instructed: i64,
     /// 组织覆盖率, percent.
     #[sqlx(skip)]
     organization_rate: f64,
@@ -86,6 +112,9 @@ struct Coverage {
     /// Share of units with members that are covered, percent.
     #[sqlx(skip)]
     member_units_rate: f64,
+    /// 工作覆盖率: covered by an organisation or an instructor, percent.
+    #[sqlx(skip)]
+    work_coverage_rate: f64,
 }
 
 /// `part` of `whole` in percent, one decimal; 0 when there is no whole.
@@ -182,7 +211,9 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          CAST(COALESCE(SUM(CASE WHEN c.kind = 'branch' THEN 1 ELSE 0 END), 0) AS BIGINT) AS own_branch, \
          CAST(COALESCE(SUM(CASE WHEN e.full_members + e.probationary_members > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members, \
          CAST(COALESCE(SUM(CASE WHEN e.full_members + e.probationary_members > 0 AND c.enterprise_id IS NOT NULL \
-              THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members_covered \
+              THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members_covered, \
+         CAST(COALESCE(SUM(CASE WHEN c.enterprise_id IS NULL AND e.instructor_person_id IS NOT NULL \
+              THEN 1 ELSE 0 END), 0) AS BIGINT) AS instructed \
          FROM enterprises e LEFT JOIN coverage c ON c.enterprise_id = e.enterprise_id",
     )
     .fetch_one(p.pool())
@@ -191,6 +222,30 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     coverage.organization_rate = percent(coverage.covered, coverage.enterprises);
     coverage.own_branch_rate = percent(coverage.own_branch, coverage.enterprises);
     coverage.member_units_rate = percent(coverage.with_members_covered, coverage.with_members);
+    coverage.work_coverage_rate =
+        percent(coverage.covered + coverage.instructed, coverage.enterprises);
+    let people: People = sqlx::query_as(
+        "SELECT COUNT(*) AS registered, \
+         CAST(COALESCE(SUM(CASE WHEN party_status = 'full' THEN 1 ELSE 0 END), 0) AS BIGINT) AS full_members, \
+         CAST(COALESCE(SUM(CASE WHEN party_status = 'probationary' THEN 1 ELSE 0 END), 0) AS BIGINT) AS probationary_members, \
+         CAST(COALESCE(SUM(CASE WHEN party_status IN ('applicant', 'activist', 'development_target') \
+              THEN 1 ELSE 0 END), 0) AS BIGINT) AS in_pipeline, \
+         CAST(COALESCE(SUM(union_member), 0) AS BIGINT) AS union_members, \
+         CAST(COALESCE(SUM(mobile_member), 0) AS BIGINT) AS mobile_members \
+         FROM people",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
+    let people_by_industry: Vec<PeopleFigures> = sqlx::query_as(
+        "SELECT industry, COUNT(*) AS people, \
+         CAST(COALESCE(SUM(CASE WHEN party_status IN ('full', 'probationary') THEN 1 ELSE 0 END), 0) AS BIGINT) AS members, \
+         CAST(COALESCE(SUM(union_member), 0) AS BIGINT) AS union_members \
+         FROM people GROUP BY industry ORDER BY industry",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
     let report_stations: ReportStations = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM report_stations) AS stations, \
          (SELECT COUNT(*) FROM station_members) AS members",
@@ -221,5 +276,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         coverage,
         report_stations,
         vanguard,
+        people,
+        people_by_industry,
     }))
 }
