@@ -17,6 +17,8 @@ use crate::station::{self, StationDecider};
 use crate::vanguard;
 
 pub(crate) struct Api {
+    pub(crate) shows: CommandHandler<crate::shows::ShowDecider>,
+    pub(crate) policy: CommandHandler<crate::policy::PolicyDecider>,
     pub(crate) people: CommandHandler<crate::person::PersonDecider>,
     pub(crate) vault: hongxin_vault::Vault,
     pub(crate) committees: CommandHandler<CommitteeDecider>,
@@ -238,6 +240,34 @@ impl OrganizationService for Api {
         request: Request<pb::CheckReferencesRequest>,
     ) -> Result<Response<pb::CheckReferencesResponse>, Status> {
         self.check_references_impl(request).await
+    }
+
+    async fn record_vanguard_show(
+        &self,
+        request: Request<pb::RecordVanguardShowRequest>,
+    ) -> Result<Response<pb::RecordVanguardShowResponse>, Status> {
+        self.record_vanguard_show_impl(request).await
+    }
+
+    async fn issue_policy_item(
+        &self,
+        request: Request<pb::IssuePolicyItemRequest>,
+    ) -> Result<Response<pb::IssuePolicyItemResponse>, Status> {
+        self.issue_policy_item_impl(request).await
+    }
+
+    async fn retire_policy_item(
+        &self,
+        request: Request<pb::RetirePolicyItemRequest>,
+    ) -> Result<Response<pb::RetirePolicyItemResponse>, Status> {
+        self.retire_policy_item_impl(request).await
+    }
+
+    async fn get_policy_item(
+        &self,
+        request: Request<pb::GetPolicyItemRequest>,
+    ) -> Result<Response<pb::GetPolicyItemResponse>, Status> {
+        self.get_policy_item_impl(request).await
     }
 
     async fn assign_party_building_instructor(

@@ -1,9 +1,11 @@
-//! The organization service (组织引领): industry committees, and in time
-//! enterprises, people, Party organisations, report stations, vanguard and
-//! the governance calendar. Events are published on `hongxin.organization.>`.
+//! The organization service (组织引领): industry committees, communities,
+//! enterprises, the people registry, Party organisations, report stations,
+//! vanguard and the governance calendar with the county's policy. Events are
+//! published on `hongxin.organization.>`.
 //!
-//! Architecture Invariant: only `grpc.rs` knows tonic and wire types; the
-//! deciders know only the domain.
+//! Architecture Invariant: only `grpc.rs` and the `*_api.rs` modules know
+//! tonic and the request types; the deciders know only the domain (and the
+//! protobuf of their own events).
 
 mod codec;
 pub mod committee;
@@ -15,8 +17,12 @@ pub mod membership;
 pub mod party;
 mod people_api;
 pub mod person;
+pub mod policy;
+mod policy_api;
+pub mod shows;
 pub mod station;
 pub mod vanguard;
+mod vanguard_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +46,8 @@ pub fn routes(store: EventStore, vault: Vault, clock: Arc<dyn Clock>) -> Routes 
     let api = grpc::Api {
         people: CommandHandler::with_clock(store.clone(), person::PersonDecider, clock.clone()),
         vault,
+        shows: CommandHandler::with_clock(store.clone(), shows::ShowDecider, clock.clone()),
+        policy: CommandHandler::with_clock(store.clone(), policy::PolicyDecider, clock.clone()),
         committees: CommandHandler::with_clock(
             store.clone(),
             committee::CommitteeDecider,

@@ -798,3 +798,183 @@ async fn governance_calendar(mut app: Running) {
 }
 
 on_both_stores!(governance_calendar);
+
+async fn shows_and_policy(mut app: Running) {
+    let c = community(&mut app, "城区社区").await;
+    let enterprise = unit(&mut app, c, 3).await;
+    let member = Uuid::now_v7();
+    let mut request = pb::RegisterPersonRequest {
+        person_id: member.to_string(),
+        name: "孙先锋".to_owned(),
+        // GB 11643's own example number.
+        id_number: "11010519491231002X".to_owned(),
+        phone: String::new(),
+        work: None,
+        union_member: true,
+        party_status: pb::PartyStatus::Full as i32,
+        affiliation_organization_id: String::new(),
+        mobile_member: false,
+        home_organisation: String::new(),
+    };
+    // A member without an affiliation is refused; with an unknown one too.
+    let refused = app
+        .client
+        .register_person(request.clone())
+        .await
+        .expect_err("no affiliation");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let branch = Uuid::now_v7();
+    app.client
+        .found_party_organization(pb::FoundPartyOrganizationRequest {
+            organization_id: branch.to_string(),
+            name: "城区快递党支部".to_owned(),
+            kind: pb::PartyOrganizationKind::Branch as i32,
+            parent_organization_id: String::new(),
+            covered_enterprise_ids: vec![enterprise.to_string()],
+            secretary_person_id: String::new(),
+            founded_on: "2022-05-01".to_owned(),
+        })
+        .await
+        .expect("branch");
+    request.affiliation_organization_id = branch.to_string();
+    app.client.register_person(request).await.expect("member");
+
+    let show = |show: pb::VanguardShow, person: &str, enterprise: &str, commitment: &str| {
+        pb::RecordVanguardShowRequest {
+            show: show as i32,
+            person_id: person.to_owned(),
+            enterprise_id: enterprise.to_owned(),
+            commitment: commitment.to_owned(),
+            shown_on: "2022-07-01".to_owned(),
+        }
+    };
+    let m = member.to_string();
+    let e = enterprise.to_string();
+    app.client
+        .record_vanguard_show(show(pb::VanguardShow::Identity, &m, "", ""))
+        .await
+        .expect("identity");
+    let shows = app
+        .client
+        .record_vanguard_show(show(pb::VanguardShow::VehicleMarking, &m, "", ""))
+        .await
+        .expect("marking")
+        .into_inner();
+    assert_eq!(
+        (shows.shows.len(), shows.version),
+        (2, 2),
+        "both shows, once each"
+    );
+    app.client
+        .record_vanguard_show(show(
+            pb::VanguardShow::Commitment,
+            "",
+            &e,
+            "文明骑行，守法经营",
+        ))
+        .await
+        .expect("commitment");
+    let wrong = app
+        .client
+        .record_vanguard_show(show(pb::VanguardShow::Commitment, &m, "", "承诺"))
+        .await
+        .expect_err("a person's commitment");
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+    let outsider = Uuid::now_v7();
+    app.client
+        .register_person(pb::RegisterPersonRequest {
+            person_id: outsider.to_string(),
+            name: "周群众".to_owned(),
+            id_number: "110105194912310029".to_owned(),
+            phone: String::new(),
+            work: None,
+            union_member: false,
+            party_status: pb::PartyStatus::None as i32,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect_err("a wrong check digit");
+    let outsider_id = "370102198001010015";
+    app.client
+        .register_person(pb::RegisterPersonRequest {
+            person_id: outsider.to_string(),
+            name: "周群众".to_owned(),
+            id_number: outsider_id.to_owned(),
+            phone: String::new(),
+            work: None,
+            union_member: false,
+            party_status: pb::PartyStatus::None as i32,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect("a non-member");
+    let not_member = app
+        .client
+        .record_vanguard_show(show(
+            pb::VanguardShow::Identity,
+            &outsider.to_string(),
+            "",
+            "",
+        ))
+        .await
+        .expect_err("not a member");
+    assert_eq!(not_member.code(), Code::FailedPrecondition);
+
+    let policy = Uuid::now_v7();
+    let item = app
+        .client
+        .issue_policy_item(pb::IssuePolicyItemRequest {
+            policy_id: policy.to_string(),
+            kind: pb::PolicyKind::System as i32,
+            title: "书记直通车".to_owned(),
+            summary: "新就业群体直接向党组织书记反映诉求".to_owned(),
+            issued_on: "2022-03-01".to_owned(),
+        })
+        .await
+        .expect("issue")
+        .into_inner()
+        .item
+        .expect("item");
+    assert_eq!(
+        (item.title.as_str(), item.retired_on.as_str()),
+        ("书记直通车", "")
+    );
+    let retired = app
+        .client
+        .retire_policy_item(pb::RetirePolicyItemRequest {
+            policy_id: policy.to_string(),
+            retired_on: "2024-12-31".to_owned(),
+        })
+        .await
+        .expect("retire")
+        .into_inner()
+        .item
+        .expect("item");
+    assert_eq!(
+        (retired.retired_on.as_str(), retired.version),
+        ("2024-12-31", 2)
+    );
+    let bad = app
+        .client
+        .issue_policy_item(pb::IssuePolicyItemRequest {
+            policy_id: "x".to_owned(),
+            kind: 9,
+            title: String::new(),
+            summary: String::new(),
+            issued_on: "2022-13-01".to_owned(),
+        })
+        .await
+        .expect_err("bad");
+    let mut fields: Vec<String> = bad
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default();
+    fields.sort();
+    assert_eq!(fields, ["issued_on", "kind", "policy_id"]);
+}
+
+on_both_stores!(shows_and_policy);
