@@ -778,3 +778,135 @@ async fn vanguard_sites_and_signatures_reach_the_dashboard() {
     assert_eq!(v["vanguard_posts"], 2);
     assert_eq!(v["convention_signatures"], 4);
 }
+
+#[tokio::test]
+async fn shows_policy_and_the_governance_calendar_reach_the_dashboard() {
+    use chrono::Datelike as _;
+    use hongxin_organization::governance::{DutyDecider, DutyKind, Held, Period};
+    use hongxin_organization::policy::{self, PolicyDecider};
+    use hongxin_organization::shows::{Record, Show, ShowDecider, Shown};
+
+    let system = Embedded::start().await;
+    let ctx = CommandContext::new("test");
+    let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
+    let shows = CommandHandler::new(system.store.clone(), ShowDecider);
+    let member = Uuid::now_v7();
+    let enterprise = Uuid::now_v7();
+    for (subject, show, commitment) in [
+        (member, Show::Identity, ""),
+        (member, Show::VehicleMarking, ""),
+        (member, Show::Identity, ""), // shown again: nothing new
+        (enterprise, Show::Commitment, "文明骑行"),
+    ] {
+        shows
+            .handle(
+                &CommandHandler::<ShowDecider>::stream_id(subject),
+                &Record(Shown {
+                    subject_id: subject,
+                    show,
+                    commitment: commitment.to_owned(),
+                    on: today,
+                }),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("show");
+    }
+    let policies = CommandHandler::new(system.store.clone(), PolicyDecider);
+    let mut retired = None;
+    for (kind, title) in [
+        (policy::Kind::Measure, "暖新措施一"),
+        (policy::Kind::Measure, "暖新措施二"),
+        (policy::Kind::Action, "强基铸魂"),
+        (policy::Kind::System, "书记直通车"),
+    ] {
+        let policy_id = Uuid::now_v7();
+        policies
+            .handle(
+                &CommandHandler::<PolicyDecider>::stream_id(policy_id),
+                &policy::Command::Issue(policy::Issue {
+                    policy_id,
+                    kind,
+                    title: title.to_owned(),
+                    summary: String::new(),
+                    issued_on: today,
+                }),
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("issue");
+        retired = Some(policy_id);
+    }
+    let system_item = retired.expect("an item");
+    policies
+        .handle(
+            &CommandHandler::<PolicyDecider>::stream_id(system_item),
+            &policy::Command::Retire { on: today },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("retire");
+    // The joint meeting of January of this year was held.
+    let first_day = chrono::NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("day");
+    let duties = CommandHandler::new(system.store.clone(), DutyDecider);
+    duties
+        .handle(
+            &CommandHandler::<DutyDecider>::stream_id(
+                Period::containing(DutyKind::JointMeeting, first_day).stream_key(),
+            ),
+            &Held {
+                kind: DutyKind::JointMeeting,
+                held_on: first_day,
+                minutes: "研究暖新措施落实".to_owned(),
+                attendees: vec![Uuid::now_v7(), Uuid::now_v7()],
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("held");
+    // 3 shows + 4 issues + 1 retirement + 1 meeting.
+    wait_applied(&system.projection, 9).await;
+    let o = overview(&system.projection).await;
+    let v = &o["vanguard"];
+    assert_eq!(
+        [
+            v["identity_shows"].as_i64(),
+            v["vehicle_markings"].as_i64(),
+            v["enterprise_commitments"].as_i64()
+        ],
+        [Some(1), Some(1), Some(1)]
+    );
+    let in_force: Vec<(String, i64)> = o["policy"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().expect("kind").to_owned(),
+                r["in_force"].as_i64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_force,
+        [("action".to_owned(), 1), ("measure".to_owned(), 2)],
+        "the retired system is no longer in force"
+    );
+    let g = &o["governance"];
+    assert_eq!(g["year"].as_i64(), Some(i64::from(today.year())));
+    let joint = g["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .find(|d| d["kind"] == "joint_meeting")
+        .expect("joint meeting");
+    // Every month before this one has ended; January's meeting was held.
+    let ended = i64::from(today.month0());
+    assert_eq!(joint["held"].as_i64(), Some(1));
+    assert_eq!(joint["due"].as_i64(), Some(ended));
+    assert_eq!(joint["overdue"].as_i64(), Some((ended - 1).max(0)));
+}

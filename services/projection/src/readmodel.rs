@@ -340,6 +340,69 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("organization", "VanguardShown") => {
+            let Some(v) = decode::<org::VanguardShown>(e) else {
+                return Ok(());
+            };
+            let show = org::VanguardShow::try_from(v.show)
+                .map(|k| wire_name(k.as_str_name(), "VANGUARD_SHOW_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO vanguard_shows (subject_id, show, shown_on) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subject_id, show) DO NOTHING",
+            )
+            .bind(v.subject_id)
+            .bind(show)
+            .bind(v.shown_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "PolicyItemIssued") => {
+            let Some(i) = decode::<org::PolicyItemIssued>(e) else {
+                return Ok(());
+            };
+            let kind = org::PolicyKind::try_from(i.kind)
+                .map(|k| wire_name(k.as_str_name(), "POLICY_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO policy_items (policy_id, kind, title, issued_on) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (policy_id) DO NOTHING",
+            )
+            .bind(i.policy_id)
+            .bind(kind)
+            .bind(i.title)
+            .bind(i.issued_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("organization", "PolicyItemRetired") => {
+            let Some(r) = decode::<org::PolicyItemRetired>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE policy_items SET retired_on = $2 WHERE policy_id = $1")
+                .bind(r.policy_id)
+                .bind(r.retired_on)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ("organization", "GovernanceDutyHeld") => {
+            let Some(h) = decode::<org::GovernanceDutyHeld>(e) else {
+                return Ok(());
+            };
+            let kind = org::GovernanceDutyKind::try_from(h.kind)
+                .map(|k| wire_name(k.as_str_name(), "GOVERNANCE_DUTY_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO governance_duties (kind, period, held_on, attendees) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (kind, period) DO NOTHING",
+            )
+            .bind(kind)
+            .bind(h.period)
+            .bind(h.held_on)
+            .bind(h.attendee_person_ids.len() as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");

@@ -43,6 +43,82 @@ struct Overview {
     vanguard: Vanguard,
     people: People,
     people_by_industry: Vec<PeopleFigures>,
+    policy: Vec<PolicyCount>,
+    governance: Governance,
+}
+
+/// Measures, actions and standing systems in force.
+#[derive(Serialize, sqlx::FromRow)]
+struct PolicyCount {
+    kind: String,
+    in_force: i64,
+}
+
+/// The governance calendar of the current year (Asia/Shanghai).
+#[derive(Serialize)]
+struct Governance {
+    year: i32,
+    duties: Vec<DutyFigures>,
+}
+
+/// One duty: held this year, periods ended so far, ended without it.
+#[derive(Serialize)]
+struct DutyFigures {
+    kind: &'static str,
+    held: i64,
+    due: i64,
+    overdue: i64,
+}
+
+/// Labels of the periods of a duty every `months` that ended before
+/// `today` ("2022-05", "2022-Q2", "2022-H1").
+fn ended_periods(months: u32, today: chrono::NaiveDate) -> Vec<String> {
+    use chrono::Datelike as _;
+    let year = today.year();
+    (0..12 / months)
+        .filter(|i| (i + 1) * months <= today.month0())
+        .map(|i| match months {
+            1 => format!("{year}-{:02}", i + 1),
+            3 => format!("{year}-Q{}", i + 1),
+            _ => format!("{year}-H{}", i + 1),
+        })
+        .collect()
+}
+
+async fn governance(
+    pool: &sqlx::AnyPool,
+    today: chrono::NaiveDate,
+) -> Result<Governance, sqlx::Error> {
+    use chrono::Datelike as _;
+    let year = today.year();
+    let held: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, period FROM governance_duties WHERE period LIKE $1")
+            .bind(format!("{year}-%"))
+            .fetch_all(pool)
+            .await?;
+    let duties = [
+        ("joint_meeting", 1),
+        ("field_research", 3),
+        ("department_report", 6),
+    ]
+    .into_iter()
+    .map(|(kind, months)| {
+        let periods: Vec<&String> = held
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, p)| p)
+            .collect();
+        let ended = ended_periods(months, today);
+        let overdue = ended.iter().filter(|p| !periods.contains(p)).count();
+        DutyFigures {
+            kind,
+            held: periods.len() as i64,
+            due: ended.len() as i64,
+            overdue: overdue as i64,
+        }
+    })
+    .collect();
+    Ok(Governance { year, duties })
 }
 
 /// The people registry by category (erased people still count: only their
@@ -75,6 +151,12 @@ struct Vanguard {
     /// 红齐先锋岗
     vanguard_posts: i64,
     convention_signatures: i64,
+    /// 亮身份: members showing their identity.
+    identity_shows: i64,
+    /// 亮标识: members' vehicles with the marking.
+    vehicle_markings: i64,
+    /// 亮承诺: enterprises with a commitment.
+    enterprise_commitments: i64,
 }
 
 /// Mobile-member report stations 流动党员报到站.
@@ -256,11 +338,23 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     let vanguard: Vanguard = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'demonstration_station') AS demonstration_stations, \
          (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'vanguard_post') AS vanguard_posts, \
-         (SELECT COUNT(*) FROM convention_signatures) AS convention_signatures",
+         (SELECT COUNT(*) FROM convention_signatures) AS convention_signatures, \
+         (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'identity') AS identity_shows, \
+         (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'vehicle_marking') AS vehicle_markings, \
+         (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'commitment') AS enterprise_commitments",
     )
     .fetch_one(p.pool())
     .await
     .map_err(fail)?;
+    let policy: Vec<PolicyCount> = sqlx::query_as(
+        "SELECT kind, COUNT(*) AS in_force FROM policy_items WHERE retired_on IS NULL \
+         GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
+    let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
+    let governance = governance(p.pool(), today).await.map_err(fail)?;
     let contexts = p
         .freshness()
         .into_iter()
@@ -278,5 +372,22 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         vanguard,
         people,
         people_by_industry,
+        policy,
+        governance,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_end_before_today_only() {
+        let day = |m, d| chrono::NaiveDate::from_ymd_opt(2022, m, d).expect("day");
+        assert_eq!(ended_periods(1, day(3, 15)), ["2022-01", "2022-02"]);
+        assert_eq!(ended_periods(3, day(3, 31)), Vec::<String>::new());
+        assert_eq!(ended_periods(3, day(4, 1)), ["2022-Q1"]);
+        assert_eq!(ended_periods(6, day(12, 31)), ["2022-H1"]);
+        assert_eq!(ended_periods(1, day(1, 1)), Vec::<String>::new());
+    }
 }
