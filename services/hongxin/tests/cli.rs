@@ -202,3 +202,89 @@ async fn a_killed_service_publishes_every_committed_event_exactly_once_after_res
     assert_eq!(ids, stored, "JetStream holds exactly the committed events");
     service.kill().await.expect("stop");
 }
+
+/// Runs `hongxin up` with debug logs into files; people are registered,
+/// read, exported, refused and erased; no ID number, phone or name appears
+/// in any log line, while the log does record the work.
+#[tokio::test]
+async fn personal_data_never_reaches_the_logs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let grpc = free_port();
+    let out = std::fs::File::create(dir.path().join("out.log")).expect("out");
+    let err = std::fs::File::create(dir.path().join("err.log")).expect("err");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_hongxin"))
+        .arg("up")
+        .current_dir(dir.path())
+        .env("HONGXIN_TELEMETRY__LOG_FILTER", "debug")
+        .env("HONGXIN_PORTS__ORGANIZATION", grpc.to_string())
+        .env("HONGXIN_PORTS__HTTP", free_port().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hongxin");
+    let mut c = client(grpc).await;
+    // GB 11643's own example number.
+    let (id_number, phone, name) = ("11010519491231002X", "13800138000", "欧阳秘密");
+    let person = Uuid::now_v7().to_string();
+    let register = pb::RegisterPersonRequest {
+        person_id: person.clone(),
+        name: name.to_owned(),
+        id_number: id_number.to_owned(),
+        phone: phone.to_owned(),
+        work: None,
+        union_member: true,
+        party_status: 0,
+        affiliation_organization_id: String::new(),
+        mobile_member: false,
+        home_organisation: String::new(),
+    };
+    c.register_person(register.clone()).await.expect("register");
+    c.get_person(pb::GetPersonRequest {
+        person_id: person.clone(),
+    })
+    .await
+    .expect("get");
+    let export = c
+        .export_personal_data(pb::ExportPersonalDataRequest {
+            person_id: person.clone(),
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    assert_eq!(export.id_number, id_number);
+    // Refused: the same ID number again, and a wrong check digit.
+    let twin = pb::RegisterPersonRequest {
+        person_id: Uuid::now_v7().to_string(),
+        ..register.clone()
+    };
+    c.register_person(twin).await.expect_err("twin");
+    let wrong = pb::RegisterPersonRequest {
+        person_id: Uuid::now_v7().to_string(),
+        id_number: "110105194912310021".to_owned(),
+        ..register
+    };
+    c.register_person(wrong).await.expect_err("check digit");
+    c.erase_person(pb::ErasePersonRequest {
+        person_id: person.clone(),
+        reason: "本人申请".to_owned(),
+    })
+    .await
+    .expect("erase");
+
+    sigterm(&up);
+    tokio::time::timeout(WAIT, up.wait())
+        .await
+        .expect("stopped in time")
+        .expect("exit status");
+    let log = std::fs::read_to_string(dir.path().join("out.log")).expect("out")
+        + &std::fs::read_to_string(dir.path().join("err.log")).expect("err");
+    assert!(
+        log.contains("personal data exported") && log.contains(&person),
+        "the log records the work (by person id): {log}"
+    );
+    for secret in [id_number, "110105194912310021", phone, name, "1949-12-31"] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
