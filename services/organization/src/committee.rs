@@ -60,7 +60,20 @@ pub enum Command {
     SetResponsibilities {
         responsibilities: Vec<String>,
     },
+    SetMembers {
+        members: Vec<Member>,
+    },
 }
+
+/// A person on the committee and their role (书记, 副书记, 委员, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub person_id: Uuid,
+    pub role: String,
+}
+
+/// Most members one committee lists.
+const MAX_MEMBERS: usize = 50;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -73,6 +86,10 @@ pub enum Event {
     ResponsibilitiesSet {
         committee_id: Uuid,
         responsibilities: Vec<String>,
+    },
+    MembersSet {
+        committee_id: Uuid,
+        members: Vec<Member>,
     },
 }
 
@@ -87,6 +104,7 @@ pub struct Committee {
     pub industry: Industry,
     pub lead_department: String,
     pub responsibilities: Vec<String>,
+    pub members: Vec<Member>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -159,6 +177,19 @@ impl Decider for CommitteeDecider {
                     responsibilities: list,
                 }])
             }
+            Command::SetMembers { members } => {
+                let Some(c) = &state.0 else {
+                    return Err(CommandError::not_found("no such industry committee"));
+                };
+                let members = check_members(members)?;
+                if members == c.members {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::MembersSet {
+                    committee_id: c.committee_id,
+                    members,
+                }])
+            }
         }
     }
 
@@ -175,6 +206,11 @@ impl Decider for CommitteeDecider {
                 industry: *industry,
                 lead_department: lead_department.clone(),
                 responsibilities: Vec::new(),
+                members: Vec::new(),
+            })),
+            Event::MembersSet { members, .. } => State(state.0.map(|c| Committee {
+                members: members.clone(),
+                ..c
             })),
             Event::ResponsibilitiesSet {
                 responsibilities, ..
@@ -184,6 +220,45 @@ impl Decider for CommitteeDecider {
             })),
         }
     }
+}
+
+fn check_members(members: &[Member]) -> Result<Vec<Member>, CommandError> {
+    let mut v: Vec<FieldViolation> = Vec::new();
+    if members.len() > MAX_MEMBERS {
+        v.push(FieldViolation::new("members", "at most 50 members"));
+    }
+    let mut out: Vec<Member> = Vec::with_capacity(members.len());
+    for (i, m) in members.iter().enumerate() {
+        match check_text(&m.role, 20) {
+            Err(description) => v.push(FieldViolation::new(
+                format!("members[{i}].role"),
+                description,
+            )),
+            Ok(_) if out.iter().any(|o| o.person_id == m.person_id) => v.push(FieldViolation::new(
+                format!("members[{i}].person_id"),
+                "is listed twice",
+            )),
+            Ok(role) => out.push(Member {
+                person_id: m.person_id,
+                role: role.to_owned(),
+            }),
+        }
+    }
+    if v.is_empty() {
+        Ok(out)
+    } else {
+        Err(CommandError::Invalid(v))
+    }
+}
+
+pub(crate) fn members_to_wire(members: &[Member]) -> Vec<pb::CommitteeMember> {
+    members
+        .iter()
+        .map(|m| pb::CommitteeMember {
+            person_id: m.person_id.to_string(),
+            role: m.role.clone(),
+        })
+        .collect()
 }
 
 fn check_responsibilities(items: &[String]) -> Result<Vec<String>, CommandError> {
@@ -217,6 +292,7 @@ impl DomainEvent for Event {
         match self {
             Self::Registered { .. } => "IndustryCommitteeRegistered",
             Self::ResponsibilitiesSet { .. } => "IndustryCommitteeResponsibilitiesSet",
+            Self::MembersSet { .. } => "IndustryCommitteeMembersSet",
         }
     }
 
@@ -242,6 +318,14 @@ impl DomainEvent for Event {
                 responsibilities: responsibilities.clone(),
             }
             .encode_to_vec(),
+            Self::MembersSet {
+                committee_id,
+                members,
+            } => pb::IndustryCommitteeMembersSet {
+                committee_id: committee_id.to_string(),
+                members: members_to_wire(members),
+            }
+            .encode_to_vec(),
         }
     }
 
@@ -256,6 +340,23 @@ impl DomainEvent for Event {
                         .ok_or_else(|| malformed(event_type, "unknown industry"))?,
                     name: e.name,
                     lead_department: e.lead_department,
+                })
+            }
+            ("IndustryCommitteeMembersSet", 1) => {
+                let e = pb::IndustryCommitteeMembersSet::decode(payload)
+                    .map_err(|e| malformed(event_type, e))?;
+                Ok(Self::MembersSet {
+                    committee_id: decode_id(event_type, &e.committee_id)?,
+                    members: e
+                        .members
+                        .into_iter()
+                        .map(|m| {
+                            Ok(Member {
+                                person_id: decode_id(event_type, &m.person_id)?,
+                                role: m.role,
+                            })
+                        })
+                        .collect::<Result<_, DecodeError>>()?,
                 })
             }
             ("IndustryCommitteeResponsibilitiesSet", 1) => {
@@ -377,5 +478,37 @@ mod tests {
         assert!(Event::decode("Nope", 1, &[]).is_err());
         assert!(Event::decode("IndustryCommitteeRegistered", 2, &registered().encode()).is_err());
         assert!(Event::decode("IndustryCommitteeRegistered", 1, &[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn members_are_listed_once_each_with_a_role() {
+        let registered = Event::Registered {
+            committee_id: Uuid::from_u128(1),
+            name: "快递行业党委".into(),
+            industry: Industry::Express,
+            lead_department: "县邮政管理局".into(),
+        };
+        let member = |n, role: &str| Member {
+            person_id: Uuid::from_u128(n),
+            role: role.to_owned(),
+        };
+        given(CommitteeDecider, [registered.clone()])
+            .when(Command::SetMembers {
+                members: vec![member(2, " 书记 "), member(3, "委员")],
+            })
+            .then([Event::MembersSet {
+                committee_id: Uuid::from_u128(1),
+                members: vec![member(2, "书记"), member(3, "委员")],
+            }]);
+        given(CommitteeDecider, [registered.clone()])
+            .when(Command::SetMembers {
+                members: vec![member(2, "书记"), member(2, "委员")],
+            })
+            .then_invalid("members[1].person_id");
+        given(CommitteeDecider, [registered])
+            .when(Command::SetMembers {
+                members: vec![member(2, "")],
+            })
+            .then_invalid("members[0].role");
     }
 }

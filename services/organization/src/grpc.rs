@@ -173,6 +173,7 @@ fn committee_of(state: State, version: u64) -> Option<pb::IndustryCommittee> {
         industry: c.industry.to_wire() as i32,
         lead_department: c.lead_department,
         responsibilities: c.responsibilities,
+        members: crate::committee::members_to_wire(&c.members),
         version,
     })
 }
@@ -327,6 +328,48 @@ impl OrganizationService for Api {
             .await
             .map_err(status_of)?;
         Ok(Response::new(pb::SetCommitteeResponsibilitiesResponse {
+            committee: committee_of(outcome.state, outcome.version),
+        }))
+    }
+
+    async fn set_committee_members(
+        &self,
+        request: Request<pb::SetCommitteeMembersRequest>,
+    ) -> Result<Response<pb::SetCommitteeMembersResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.take(parse_id("committee_id", &r.committee_id));
+        let mut members = Vec::with_capacity(r.members.len());
+        for (i, m) in r.members.into_iter().enumerate() {
+            let field = format!("members[{i}].person_id");
+            let Some(person_id) = v.take(parse_id(&field, &m.person_id)) else {
+                continue;
+            };
+            if load(&self.people, person_id, |s, _| s.0).await?.is_none() {
+                v.0.push(hongxin_domain::FieldViolation::new(field, "no such person"));
+                continue;
+            }
+            members.push(crate::committee::Member {
+                person_id,
+                role: m.role,
+            });
+        }
+        let Some(id) = id else {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        };
+        if !v.0.is_empty() {
+            return Err(status_of(CommandError::Invalid(v.0)));
+        }
+        let outcome = run(
+            &self.committees,
+            id,
+            &Command::SetMembers { members },
+            ctx,
+            r.expected_version,
+        )
+        .await?;
+        Ok(Response::new(pb::SetCommitteeMembersResponse {
             committee: committee_of(outcome.state, outcome.version),
         }))
     }

@@ -769,3 +769,59 @@ async fn membership_over_jetstream() {
     assert_eq!(probationary, 1, "the enterprise's headcount follows");
     shutdown.trigger();
 }
+
+async fn committee_members(mut app: Running) {
+    let committee = Uuid::now_v7();
+    app.client
+        .register_industry_committee(pb::RegisterIndustryCommitteeRequest {
+            committee_id: committee.to_string(),
+            name: "交通运输行业党委".to_owned(),
+            industry: pb::Industry::Transport as i32,
+            lead_department: "县交通运输局".to_owned(),
+        })
+        .await
+        .expect("committee");
+    let secretary = Uuid::now_v7();
+    app.client
+        .register_person(person(secretary, "刘书记", &id_number("19750505", 12), ""))
+        .await
+        .expect("secretary");
+    let member = |id: String, role: &str| pb::CommitteeMember {
+        person_id: id,
+        role: role.to_owned(),
+    };
+    let stranger = Uuid::now_v7().to_string();
+    let refused = app
+        .client
+        .set_committee_members(pb::SetCommitteeMembersRequest {
+            committee_id: committee.to_string(),
+            members: vec![
+                member(secretary.to_string(), "书记"),
+                member(stranger, "委员"),
+                member("nobody".to_owned(), "委员"),
+            ],
+            expected_version: 0,
+        })
+        .await
+        .expect_err("unknown people");
+    assert_eq!(
+        fields(&refused),
+        ["members[1].person_id", "members[2].person_id"]
+    );
+    let c = app
+        .client
+        .set_committee_members(pb::SetCommitteeMembersRequest {
+            committee_id: committee.to_string(),
+            members: vec![member(secretary.to_string(), "书记")],
+            expected_version: 1,
+        })
+        .await
+        .expect("members")
+        .into_inner()
+        .committee
+        .expect("committee");
+    assert_eq!(c.members, [member(secretary.to_string(), "书记")]);
+    assert_eq!(c.version, 2);
+}
+
+on_both_stores!(committee_members);
