@@ -7,6 +7,7 @@
 //! tonic and the request types; the deciders know only the domain (and the
 //! protobuf of their own events).
 
+pub mod client;
 mod codec;
 pub mod committee;
 pub mod community;

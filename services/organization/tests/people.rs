@@ -825,3 +825,63 @@ async fn committee_members(mut app: Running) {
 }
 
 on_both_stores!(committee_members);
+
+/// Another service's view: references checked through the client, every
+/// call bounded by its deadline even when the server never answers.
+#[tokio::test]
+async fn other_services_check_references_within_a_deadline() {
+    use hongxin_organization::client::{Directory, References};
+
+    let mut app = common::sqlite().await;
+    let c = community(&mut app, "开发区社区").await;
+    let known = Uuid::now_v7();
+    app.client
+        .register_person(person(known, "陈骑手", &id_number("19920202", 21), ""))
+        .await
+        .expect("person");
+    let directory = Directory::connect_lazy(&app.url, Duration::from_secs(2)).expect("client");
+    let missing = Uuid::now_v7();
+    let unknown = directory
+        .unknown(&References {
+            people: vec![known, missing],
+            communities: vec![c],
+            ..References::default()
+        })
+        .await
+        .expect("check");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(
+        (unknown[0].kind.as_str(), unknown[0].id.clone()),
+        ("person", missing.to_string())
+    );
+    let p = directory
+        .person(known)
+        .await
+        .expect("person")
+        .expect("known");
+    assert_eq!(p.name, "陈骑手");
+    assert!(directory.person(missing).await.expect("answer").is_none());
+
+    // A server that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let slow = Directory::connect_lazy(&url, Duration::from_millis(300)).expect("client");
+    let started = std::time::Instant::now();
+    let err = slow.person(known).await.expect_err("no answer");
+    assert!(
+        matches!(err, hongxin_domain::CommandError::Unavailable(_)),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded by the deadline"
+    );
+}

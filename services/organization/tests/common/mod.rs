@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 pub(crate) struct Running {
     pub(crate) client: OrganizationServiceClient<Channel>,
+    /// "http://127.0.0.1:<port>".
+    pub(crate) url: String,
     pub(crate) channel: Channel,
     pub(crate) store: EventStore,
     pub(crate) shutdown: Shutdown,
@@ -46,6 +48,7 @@ pub(crate) async fn spawn(config: StoreConfig, dir: Option<tempfile::TempDir>) -
         .await
         .expect("connect");
     Running {
+        url: format!("http://127.0.0.1:{port}"),
         client: OrganizationServiceClient::new(channel.clone()),
         channel,
         store,
