@@ -34,6 +34,13 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// How long a stopping server waits for calls in flight.
     pub shutdown_grace_seconds: u64,
+    /// Where other services reach the organization service; by default its
+    /// port on `host`.
+    pub organization_url: Option<String>,
+    /// Every layer as read, for sections a service parses itself
+    /// ([`Config::section`]).
+    #[serde(skip)]
+    layers: Figment,
 }
 
 /// One port per service, so every service speaks its own gRPC API even
@@ -101,15 +108,38 @@ fn defaults() -> Defaults {
 impl Config {
     /// Defaults, then `file` (if it exists), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        Ok(Self::figment(file)
-            .merge(Env::prefixed("HONGXIN_").split("__"))
-            .extract()?)
+        let layers = Self::figment(file).merge(Env::prefixed("HONGXIN_").split("__"));
+        let mut config: Self = layers.extract()?;
+        config.layers = layers;
+        Ok(config)
+    }
+
+    /// A section of the configuration that a service parses into its own
+    /// type (e.g. `[pipeline]`); the type's defaults where it is absent.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, Box<figment::Error>> {
+        if !self.layers.contains(key) {
+            return Ok(T::default());
+        }
+        Ok(self.layers.extract_inner(key)?)
+    }
+
+    /// Where other services reach the organization service.
+    pub fn organization_url(&self) -> String {
+        self.organization_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", self.host, self.ports.organization))
     }
 
     /// Defaults and `file` only, for tests that must not see the
     /// environment.
     pub fn load_without_env(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        Ok(Self::figment(file).extract()?)
+        let layers = Self::figment(file);
+        let mut config: Self = layers.extract()?;
+        config.layers = layers;
+        Ok(config)
     }
 
     fn figment(file: Option<&Path>) -> Figment {

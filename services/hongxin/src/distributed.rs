@@ -43,7 +43,7 @@ async fn jetstream(config: &Config) -> anyhow::Result<async_nats::jetstream::Con
     Ok(async_nats::jetstream::new(client))
 }
 
-fn settings(config: &Config) -> JetStreamSettings {
+fn settings_of(config: &Config) -> JetStreamSettings {
     JetStreamSettings {
         replicas: config.nats_replicas,
         ..JetStreamSettings::default()
@@ -52,6 +52,7 @@ fn settings(config: &Config) -> JetStreamSettings {
 
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     store(config, hongxin_organization::CONTEXT).await?;
+    store(config, hongxin_pipeline::CONTEXT).await?;
     Projection::open(&ProjectionDb::Postgres {
         url: database_url(config)?,
         schema: "projection".to_owned(),
@@ -71,7 +72,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let store = store(&config, hongxin_organization::CONTEXT).await?;
             let js = jetstream(&config).await?;
             let relay = OutboxRelay::new(store.clone(), js.clone(), hongxin_organization::CONTEXT)
-                .with_settings(settings(&config));
+                .with_settings(settings_of(&config));
             tasks.spawn({
                 let s = shutdown.clone();
                 async move {
@@ -85,7 +86,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 &js,
                 "pipeline",
                 "organization-membership",
-                &settings(&config),
+                &settings_of(&config),
             )
             .await?;
             let follower = hongxin_organization::membership::MembershipFollower::new(
@@ -112,6 +113,46 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             tasks.spawn(app.run_until_stopped(shutdown.clone()));
             Some(config.ports.metrics)
         }
+        Service::Pipeline => {
+            let settings: hongxin_pipeline::Settings = config
+                .section("pipeline")
+                .context("the [pipeline] section of the configuration is not valid")?;
+            let store = store(&config, hongxin_pipeline::CONTEXT).await?;
+            let js = jetstream(&config).await?;
+            let relay = OutboxRelay::new(store.clone(), js, hongxin_pipeline::CONTEXT)
+                .with_settings(settings_of(&config));
+            tasks.spawn({
+                let s = shutdown.clone();
+                async move {
+                    relay.run(s.wait()).await;
+                    Ok(())
+                }
+            });
+            let directory = hongxin_organization::client::Directory::connect_lazy(
+                &config.organization_url(),
+                crate::embedded::DIRECTORY_DEADLINE,
+            )?;
+            let built = hongxin_pipeline::build(
+                SocketAddr::new(config.host, config.ports.pipeline),
+                store.clone(),
+                &settings,
+                directory,
+                Arc::new(SystemClock),
+                grace,
+            )
+            .await?;
+            tasks.spawn({
+                let index = built.index.clone();
+                let s = shutdown.clone();
+                async move {
+                    index.follow(store, s.wait()).await;
+                    Ok(())
+                }
+            });
+            println!("pipeline: grpc://{}:{}", config.host, built.app.port());
+            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            Some(config.ports.metrics)
+        }
         Service::Projection => {
             let projection = Projection::open(&ProjectionDb::Postgres {
                 url: database_url(&config)?,
@@ -119,16 +160,16 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             })
             .await?;
             let js = jetstream(&config).await?;
-            let context = hongxin_organization::CONTEXT;
-            let feed = EventFeed::jetstream(&js, context, "projection", &settings(&config)).await?;
-            tasks.spawn({
+            for context in [hongxin_organization::CONTEXT, hongxin_pipeline::CONTEXT] {
+                let feed =
+                    EventFeed::jetstream(&js, context, "projection", &settings_of(&config)).await?;
                 let p = projection.clone();
                 let s = shutdown.clone();
-                async move {
+                tasks.spawn(async move {
                     p.run(context, feed, s).await;
                     Ok(())
-                }
-            });
+                });
+            }
             let http = hongxin_runtime::http::bind(SocketAddr::new(config.host, config.ports.http))
                 .await?;
             println!(

@@ -8,22 +8,42 @@ use anyhow::Context as _;
 use hongxin_bus::EventFeed;
 use hongxin_domain::SystemClock;
 use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_organization::client::Directory;
+use hongxin_organization::membership::MembershipFollower;
 use hongxin_projection::{Projection, ProjectionDb};
 use hongxin_runtime::{Config, Shutdown};
 
-async fn open_stores(config: &Config) -> anyhow::Result<(EventStore, Projection)> {
+/// How long one service waits for another's answer.
+pub(crate) const DIRECTORY_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The embedded default's stores: one SQLite file per context.
+struct Stores {
+    organization: EventStore,
+    pipeline: EventStore,
+    projection: Projection,
+}
+
+async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
-    let organization = EventStore::open(&StoreConfig::Sqlite {
-        path: config.data_dir.join("organization.db"),
-    })
-    .await
-    .context("failed to open the organization store")?;
+    let open = |context: &'static str| async move {
+        EventStore::open(&StoreConfig::Sqlite {
+            path: config.data_dir.join(format!("{context}.db")),
+        })
+        .await
+        .with_context(|| format!("failed to open the {context} store"))
+    };
+    let organization = open(hongxin_organization::CONTEXT).await?;
+    let pipeline = open(hongxin_pipeline::CONTEXT).await?;
     let projection = Projection::open(&ProjectionDb::Sqlite {
         path: config.data_dir.join("projection.db"),
     })
     .await?;
-    Ok((organization, projection))
+    Ok(Stores {
+        organization,
+        pipeline,
+        projection,
+    })
 }
 
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -36,12 +56,30 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let (organization_store, projection) = open_stores(&config).await?;
+    let stores = open_stores(&config).await?;
+    let pipeline_settings: hongxin_pipeline::Settings = config
+        .section("pipeline")
+        .context("the [pipeline] section of the configuration is not valid")?;
 
     let organization = hongxin_organization::build(
         SocketAddr::new(config.host, config.ports.organization),
-        organization_store.clone(),
-        crate::keys::vault(&config, &organization_store)?,
+        stores.organization.clone(),
+        crate::keys::vault(&config, &stores.organization)?,
+        Arc::new(SystemClock),
+        grace,
+    )
+    .await?;
+    // The pipeline asks the organization service over gRPC, as it does when
+    // they run apart.
+    let directory = Directory::connect_lazy(
+        &format!("http://{}:{}", config.host, organization.port()),
+        DIRECTORY_DEADLINE,
+    )?;
+    let pipeline = hongxin_pipeline::build(
+        SocketAddr::new(config.host, config.ports.pipeline),
+        stores.pipeline.clone(),
+        &pipeline_settings,
+        directory,
         Arc::new(SystemClock),
         grace,
     )
@@ -62,31 +100,60 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         config.host,
         organization.port()
     );
+    println!(
+        "  pipeline:      grpc://{}:{}",
+        config.host,
+        pipeline.app.port()
+    );
     println!("press Ctrl-C to stop");
 
-    let feed = EventFeed::in_process(
-        organization_store.clone(),
-        hongxin_organization::CONTEXT,
-        "projection",
-    )
-    .await?;
     let mut tasks = tokio::task::JoinSet::new();
-    {
-        let p = projection.clone();
+    for (context, store) in [
+        (hongxin_organization::CONTEXT, &stores.organization),
+        (hongxin_pipeline::CONTEXT, &stores.pipeline),
+    ] {
+        let feed = EventFeed::in_process(store.clone(), context, "projection").await?;
+        let p = stores.projection.clone();
         let s = shutdown.clone();
         tasks.spawn(async move {
-            p.run(hongxin_organization::CONTEXT, feed, s).await;
+            p.run(context, feed, s).await;
+            Ok(())
+        });
+    }
+    {
+        let feed = EventFeed::in_process(
+            stores.pipeline.clone(),
+            hongxin_pipeline::CONTEXT,
+            "organization-membership",
+        )
+        .await?;
+        let follower = MembershipFollower::new(stores.organization.clone(), Arc::new(SystemClock));
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            follower.run(feed, s.wait()).await;
+            Ok(())
+        });
+    }
+    {
+        let index = pipeline.index.clone();
+        let store = stores.pipeline.clone();
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            index.follow(store, s.wait()).await;
             Ok(())
         });
     }
     tasks.spawn(organization.run_until_stopped(shutdown.clone()));
-    let router = hongxin_projection::routes(projection).merge(hongxin_runtime::http::ops_routes());
+    tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
+    let router = hongxin_projection::routes(stores.projection.clone())
+        .merge(hongxin_runtime::http::ops_routes());
     {
         let s = shutdown.clone();
         tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
     }
     let result = supervise(&mut tasks, &shutdown).await;
-    organization_store.close().await;
+    stores.organization.close().await;
+    stores.pipeline.close().await;
     result
 }
 

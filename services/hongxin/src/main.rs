@@ -50,6 +50,7 @@ enum Command {
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub(crate) enum Service {
     Organization,
+    Pipeline,
     Projection,
 }
 

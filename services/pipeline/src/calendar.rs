@@ -91,9 +91,15 @@ mod tests {
         assert_eq!(cal.working_days_end(day(2026, 9, 30), 5), day(2026, 10, 12));
         // Without holidays, Friday + 4 more working days ends on Thursday.
         let plain = Calendar::default();
-        assert_eq!(plain.working_days_end(day(2026, 11, 20), 5), day(2026, 11, 26));
+        assert_eq!(
+            plain.working_days_end(day(2026, 11, 20), 5),
+            day(2026, 11, 26)
+        );
         // Starting on a Saturday counts from Monday.
-        assert_eq!(plain.working_days_end(day(2026, 11, 21), 1), day(2026, 11, 23));
+        assert_eq!(
+            plain.working_days_end(day(2026, 11, 21), 1),
+            day(2026, 11, 23)
+        );
     }
 
     #[test]

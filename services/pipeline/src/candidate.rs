@@ -419,7 +419,10 @@ impl CandidateDecider {
         today: NaiveDate,
     ) -> Result<Vec<Event>, CommandError> {
         if application.applied_on > today {
-            return Err(CommandError::invalid("applied_on", "must not be in the future"));
+            return Err(CommandError::invalid(
+                "applied_on",
+                "must not be in the future",
+            ));
         }
         if let Some(c) = &state.0 {
             return if c.application == *application {
@@ -535,9 +538,7 @@ impl CandidateDecider {
         }
         match step {
             Step::TargetConfirmed => {
-                let activist_on = c
-                    .last(Step::ActivistConfirmed)
-                    .map_or(on, |r| r.on);
+                let activist_on = c.last(Step::ActivistConfirmed).map_or(on, |r| r.on);
                 let earliest = add_months(activist_on, rules.min_months_as_activist);
                 if on < earliest {
                     return Err(refuse(format!(
@@ -578,7 +579,9 @@ impl CandidateDecider {
                 )?;
             }
             Step::Training => {
-                if details.days == 0 && details.hours == 0 || details.days > 60 || details.hours > 480
+                if details.days == 0 && details.hours == 0
+                    || details.days > 60
+                    || details.hours > 480
                 {
                     return Err(CommandError::invalid(
                         "details.days",
@@ -587,7 +590,10 @@ impl CandidateDecider {
                 }
             }
             Step::BranchReview => {
-                if !c.steps[&Step::PoliticalReview].iter().any(|r| r.details.passed) {
+                if !c.steps[&Step::PoliticalReview]
+                    .iter()
+                    .any(|r| r.details.passed)
+                {
                     return Err(refuse("the political review has not been passed"));
                 }
                 let (days, hours) = c.training();
@@ -599,8 +605,10 @@ impl CandidateDecider {
                 }
             }
             Step::PublicNotice => {
-                recorded.notice_ends_on =
-                    Some(self.calendar.working_days_end(on, rules.notice_working_days));
+                recorded.notice_ends_on = Some(
+                    self.calendar
+                        .working_days_end(on, rules.notice_working_days),
+                );
             }
             Step::BranchMeeting | Step::FullMeeting => {
                 let votes = check_votes(details)?;
@@ -616,7 +624,9 @@ impl CandidateDecider {
                         )));
                     }
                     if c.meeting_passed(Step::BranchMeeting) {
-                        return Err(refuse("the branch meeting has already admitted the candidate"));
+                        return Err(refuse(
+                            "the branch meeting has already admitted the candidate",
+                        ));
                     }
                 } else {
                     let ends = c.probation_ends_on.unwrap_or(on);
@@ -627,13 +637,17 @@ impl CandidateDecider {
                         )));
                     }
                     if c.meeting_passed(Step::FullMeeting) {
-                        return Err(refuse("the branch meeting has already agreed to full membership"));
+                        return Err(refuse(
+                            "the branch meeting has already agreed to full membership",
+                        ));
                     }
                 }
                 recorded.passed = votes.passes();
             }
             Step::CommitteeTalk if !c.meeting_passed(Step::BranchMeeting) => {
-                return Err(refuse("the branch meeting has not voted to admit the candidate"));
+                return Err(refuse(
+                    "the branch meeting has not voted to admit the candidate",
+                ));
             }
             Step::Approval => {
                 let meeting = c.admitted_on.unwrap_or(on);
@@ -666,7 +680,9 @@ impl CandidateDecider {
             }
             Step::FullApplication => {
                 let ends = c.probation_ends_on.unwrap_or(on);
-                let earliest = ends.checked_sub_months(chrono::Months::new(1)).unwrap_or(ends);
+                let earliest = ends
+                    .checked_sub_months(chrono::Months::new(1))
+                    .unwrap_or(ends);
                 if on < earliest {
                     return Err(refuse(format!(
                         "the application for full membership is made when probation ends ({})",
@@ -676,7 +692,9 @@ impl CandidateDecider {
             }
             Step::FullApproval => {
                 if !c.meeting_passed(Step::FullMeeting) {
-                    return Err(refuse("the branch meeting has not agreed to full membership"));
+                    return Err(refuse(
+                        "the branch meeting has not agreed to full membership",
+                    ));
                 }
                 if details.approving_organization.is_none() {
                     return Err(CommandError::invalid(
@@ -764,7 +782,10 @@ fn check_people(
     let mut v = Vec::new();
     for (i, p) in people.iter().enumerate() {
         if people[..i].contains(p) {
-            v.push(FieldViolation::new(format!("details.person_ids[{i}]"), "is listed twice"));
+            v.push(FieldViolation::new(
+                format!("details.person_ids[{i}]"),
+                "is listed twice",
+            ));
         }
         if *p == c.application.person_id {
             v.push(FieldViolation::new(
@@ -782,7 +803,10 @@ fn check_people(
 
 fn check_votes(details: &Details) -> Result<Votes, CommandError> {
     let Some(votes) = details.votes else {
-        return Err(CommandError::invalid("details.votes", "the meeting's count is required"));
+        return Err(CommandError::invalid(
+            "details.votes",
+            "the meeting's count is required",
+        ));
     };
     if votes.voting_members == 0
         || votes.present > votes.voting_members
@@ -867,8 +891,10 @@ impl Decider for CandidateDecider {
             }
             Event::ProbationaryMemberAdmitted { admitted_on, .. } => {
                 c.stage = Stage::Probationary;
-                c.probation_ends_on =
-                    Some(add_months(*admitted_on, c.application.rules.probation_months));
+                c.probation_ends_on = Some(add_months(
+                    *admitted_on,
+                    c.application.rules.probation_months,
+                ));
             }
             Event::FullMembershipConfirmed { .. } => c.stage = Stage::Full,
             Event::ProbationExtended {
@@ -1039,7 +1065,10 @@ pub fn details_from_wire(d: pb::StepDetails) -> Result<Details, Vec<FieldViolati
         }
     };
     if d.person_ids.len() > 10 {
-        v.push(FieldViolation::new("details.person_ids", "at most 10 people"));
+        v.push(FieldViolation::new(
+            "details.person_ids",
+            "at most 10 people",
+        ));
     }
     let people = d
         .person_ids
@@ -1048,7 +1077,10 @@ pub fn details_from_wire(d: pb::StepDetails) -> Result<Details, Vec<FieldViolati
         .filter_map(|(i, raw)| match Uuid::parse_str(raw) {
             Ok(id) if !id.is_nil() => Some(id),
             _ => {
-                v.push(FieldViolation::new(format!("details.person_ids[{i}]"), "must be a UUID"));
+                v.push(FieldViolation::new(
+                    format!("details.person_ids[{i}]"),
+                    "must be a UUID",
+                ));
                 None
             }
         })
@@ -1072,7 +1104,10 @@ pub fn details_from_wire(d: pb::StepDetails) -> Result<Details, Vec<FieldViolati
         ("details.note", &d.note, 1000),
     ] {
         if text.chars().count() > max || text.chars().any(|c| c.is_control() && c != '\n') {
-            v.push(FieldViolation::new(field, format!("at most {max} characters of text")));
+            v.push(FieldViolation::new(
+                field,
+                format!("at most {max} characters of text"),
+            ));
         }
     }
     if !v.is_empty() {
@@ -1246,13 +1281,18 @@ impl DomainEvent for Event {
     }
 }
 
-fn decode_event(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Event, DecodeError> {
+fn decode_event(
+    event_type: &str,
+    schema_version: u32,
+    payload: &[u8],
+) -> Result<Event, DecodeError> {
     if schema_version != 1 {
         return Err(DecodeError::unknown(event_type, schema_version));
     }
     let bad = |e: prost::DecodeError| DecodeError::malformed(event_type, e);
     let day = |raw: &str| {
-        parse_day(raw).ok_or_else(|| DecodeError::malformed(event_type, format!("{raw:?} is not a day")))
+        parse_day(raw)
+            .ok_or_else(|| DecodeError::malformed(event_type, format!("{raw:?} is not a day")))
     };
     let id = |raw: &str| {
         Uuid::parse_str(raw)
@@ -1284,18 +1324,18 @@ fn decode_event(event_type: &str, schema_version: u32, payload: &[u8]) -> Result
             Ok(Event::StepRecorded {
                 candidate_id: id(&e.candidate_id)?,
                 recorded: Recorded {
-                step: Step::from_wire(e.step)
-                    .ok_or_else(|| DecodeError::malformed(event_type, "unknown step"))?,
-                on: day(&e.on)?,
-                details: details_from_wire(e.details.unwrap_or_default())
-                    .map_err(|_| DecodeError::malformed(event_type, "bad details"))?,
-                notice_ends_on: if e.notice_ends_on.is_empty() {
-                    None
-                } else {
-                    Some(day(&e.notice_ends_on)?)
+                    step: Step::from_wire(e.step)
+                        .ok_or_else(|| DecodeError::malformed(event_type, "unknown step"))?,
+                    on: day(&e.on)?,
+                    details: details_from_wire(e.details.unwrap_or_default())
+                        .map_err(|_| DecodeError::malformed(event_type, "bad details"))?,
+                    notice_ends_on: if e.notice_ends_on.is_empty() {
+                        None
+                    } else {
+                        Some(day(&e.notice_ends_on)?)
+                    },
+                    passed: e.passed,
                 },
-                passed: e.passed,
-            },
             })
         }
         "ProbationaryMemberAdmitted" => {

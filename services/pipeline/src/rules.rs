@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use hongxin_proto::pipeline::v1 as pb;
 use serde::Deserialize;
 
-/// One version of the rules.
+/// One version of the rules. In the configuration, a set names its `id`
+/// and the limits it changes; the rest are the 2014 rules'.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RuleSet {
     pub id: String,
     pub min_age_years: u32,
@@ -44,6 +45,15 @@ pub struct RuleSet {
     /// The full-membership decision is approved within this many months of
     /// the end of probation.
     pub full_approval_within_months: u32,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            ..Self::cpc_2014()
+        }
+    }
 }
 
 impl RuleSet {
@@ -166,6 +176,9 @@ impl RuleBook {
         let mut book = Self::default();
         for set in extra {
             set.check()?;
+            if book.sets.contains_key(&set.id) {
+                return Err(format!("rule set {} is defined twice", set.id));
+            }
             book.sets.insert(set.id.clone(), set);
         }
         if let Some(d) = default {
@@ -214,6 +227,14 @@ mod tests {
             ..RuleSet::cpc_2014()
         };
         assert!(RuleBook::new(vec![broken], None).is_err());
+        assert!(
+            RuleBook::new(vec![RuleSet::cpc_2014()], None).is_err(),
+            "no redefinition"
+        );
+        assert!(
+            RuleBook::new(vec![RuleSet::default()], None).is_err(),
+            "an id is needed"
+        );
         let set = RuleSet::cpc_2014();
         assert_eq!(RuleSet::from_wire(set.to_wire()), set);
     }

@@ -8,8 +8,7 @@ use chrono::{NaiveDate, TimeZone as _, Utc};
 use hongxin_domain::{CommandError, Decider as _};
 use hongxin_pipeline::calendar::Calendar;
 use hongxin_pipeline::candidate::{
-    Application, CandidateDecider, Command, Details, Event, Recommender, Stage, State, Step,
-    Votes,
+    Application, CandidateDecider, Command, Details, Event, Recommender, Stage, State, Step, Votes,
 };
 use hongxin_pipeline::rules::RuleSet;
 use hongxin_testkit::given::given;
@@ -22,7 +21,9 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// Decisions are made in 2030, after every date used here.
 fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("now")
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("now")
 }
 
 fn decider() -> CandidateDecider {
@@ -87,7 +88,10 @@ fn the_way() -> Vec<(Step, Command)> {
                 },
             ),
         ),
-        (Step::ActivistFiled, plain(Step::ActivistFiled, day(2023, 3, 5))),
+        (
+            Step::ActivistFiled,
+            plain(Step::ActivistFiled, day(2023, 3, 5)),
+        ),
         (
             Step::ContactsAssigned,
             step(
@@ -102,7 +106,10 @@ fn the_way() -> Vec<(Step, Command)> {
         (Step::Assessment, plain(Step::Assessment, day(2023, 8, 30))),
         (Step::Assessment, plain(Step::Assessment, day(2024, 2, 28))),
         // Exactly one year after becoming an activist.
-        (Step::TargetConfirmed, plain(Step::TargetConfirmed, day(2024, 3, 1))),
+        (
+            Step::TargetConfirmed,
+            plain(Step::TargetConfirmed, day(2024, 3, 1)),
+        ),
         (Step::TargetFiled, plain(Step::TargetFiled, day(2024, 3, 5))),
         (
             Step::IntroducersAssigned,
@@ -137,21 +144,39 @@ fn the_way() -> Vec<(Step, Command)> {
                 },
             ),
         ),
-        (Step::BranchReview, plain(Step::BranchReview, day(2024, 4, 1))),
+        (
+            Step::BranchReview,
+            plain(Step::BranchReview, day(2024, 4, 1)),
+        ),
         (
             Step::PreReview,
             step(Step::PreReview, day(2024, 4, 8), approval("")),
         ),
         // Monday 15 April: five working days end on Friday 19 April.
-        (Step::PublicNotice, plain(Step::PublicNotice, day(2024, 4, 15))),
-        (Step::ApplicationForm, plain(Step::ApplicationForm, day(2024, 4, 22))),
+        (
+            Step::PublicNotice,
+            plain(Step::PublicNotice, day(2024, 4, 15)),
+        ),
+        (
+            Step::ApplicationForm,
+            plain(Step::ApplicationForm, day(2024, 4, 22)),
+        ),
         (
             Step::BranchMeeting,
             step(Step::BranchMeeting, day(2024, 4, 23), votes(10, 8, 7)),
         ),
-        (Step::CommitteeTalk, plain(Step::CommitteeTalk, day(2024, 5, 6))),
-        (Step::Approval, step(Step::Approval, day(2024, 6, 1), approval(""))),
-        (Step::ApprovalFiled, plain(Step::ApprovalFiled, day(2024, 6, 5))),
+        (
+            Step::CommitteeTalk,
+            plain(Step::CommitteeTalk, day(2024, 5, 6)),
+        ),
+        (
+            Step::Approval,
+            step(Step::Approval, day(2024, 6, 1), approval("")),
+        ),
+        (
+            Step::ApprovalFiled,
+            plain(Step::ApprovalFiled, day(2024, 6, 5)),
+        ),
         (Step::Oath, plain(Step::Oath, day(2024, 6, 10))),
         (
             Step::FullApplication,
@@ -183,9 +208,7 @@ fn history_until(stop: Step) -> Vec<Event> {
             now(),
         )
         .expect("apply");
-    let mut state = events
-        .iter()
-        .fold(State::default(), |s, e| d.evolve(s, e));
+    let mut state = events.iter().fold(State::default(), |s, e| d.evolve(s, e));
     for (s, command) in the_way() {
         if s == stop {
             break;
@@ -225,13 +248,20 @@ fn the_whole_way_makes_a_full_member_and_tells_the_organization_service() {
         .map(hongxin_domain::DomainEvent::event_type)
         .filter(|t| !t.starts_with("Candidate"))
         .collect();
-    assert_eq!(types, ["ProbationaryMemberAdmitted", "FullMembershipConfirmed"]);
+    assert_eq!(
+        types,
+        ["ProbationaryMemberAdmitted", "FullMembershipConfirmed"]
+    );
     let state = events
         .iter()
         .fold(State::default(), |s, e| decider().evolve(s, e));
     let c = state.0.expect("candidate");
     assert_eq!(c.stage, Stage::Full);
-    assert_eq!(c.admitted_on, Some(day(2024, 4, 23)), "probation counts from the meeting");
+    assert_eq!(
+        c.admitted_on,
+        Some(day(2024, 4, 23)),
+        "probation counts from the meeting"
+    );
     assert_eq!(c.probation_ends_on, Some(day(2025, 4, 23)));
     assert!(c.next(day(2025, 6, 1)).is_empty(), "archived: nothing left");
 }
@@ -252,10 +282,13 @@ fn an_applicant_is_eighteen_on_the_day_of_application() {
         .when(apply(day(2005, 1, 3)))
         .then_rejected("at least 18 years old");
     // Applying twice with the same data is a retry.
-    given(decider(), [Event::Applied(application(RuleSet::cpc_2014()))])
-        .at(now())
-        .when(apply(day(1990, 1, 1)))
-        .then([]);
+    given(
+        decider(),
+        [Event::Applied(application(RuleSet::cpc_2014()))],
+    )
+    .at(now())
+    .when(apply(day(1990, 1, 1)))
+    .then([]);
 }
 
 #[test]
@@ -348,7 +381,10 @@ fn an_activist_is_recommended_and_may_wait_per_local_rules() {
         matches!(&early, Err(CommandError::Rejected(m)) if m.contains("no earlier than 2023-07-02")),
         "{early:?}"
     );
-    assert!(d.decide(&state, &recommended(day(2023, 7, 2)), now()).is_ok());
+    assert!(
+        d.decide(&state, &recommended(day(2023, 7, 2)), now())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -404,7 +440,10 @@ fn a_development_target_has_been_an_activist_for_a_year_assessed_every_six_month
         plain(Step::TargetConfirmed, day(2024, 2, 29)),
         "not before 2024-03-01",
     );
-    accepted(Step::TargetConfirmed, plain(Step::TargetConfirmed, day(2024, 3, 1)));
+    accepted(
+        Step::TargetConfirmed,
+        plain(Step::TargetConfirmed, day(2024, 3, 1)),
+    );
     // Without the second assessment there is a gap of more than 6 months.
     let events: Vec<Event> = history_until(Step::TargetConfirmed)
         .into_iter()
@@ -460,7 +499,10 @@ fn review_needs_a_passed_political_review_and_enough_training() {
     for e in d.decide(&state, &more, now()).expect("training") {
         state = d.evolve(state, &e);
     }
-    assert!(d.decide(&state, &plain(Step::BranchReview, day(2024, 4, 1)), now()).is_ok());
+    assert!(
+        d.decide(&state, &plain(Step::BranchReview, day(2024, 4, 1)), now())
+            .is_ok()
+    );
 
     let mut failed = history_until(Step::BranchReview);
     for e in &mut failed {
@@ -500,7 +542,11 @@ fn the_meeting_waits_for_the_notice_in_working_days_across_a_holiday() {
     }
     events.extend(notice);
     for e in d
-        .decide(&state, &plain(Step::ApplicationForm, day(2024, 10, 8)), now())
+        .decide(
+            &state,
+            &plain(Step::ApplicationForm, day(2024, 10, 8)),
+            now(),
+        )
         .expect("form")
     {
         state = d.evolve(state, &e);
@@ -549,7 +595,11 @@ fn the_branch_meeting_needs_a_quorum_and_a_majority_of_those_who_should_attend()
     assert_eq!(c.admitted_on, Some(day(2024, 4, 23)));
     given(decider(), history_until(Step::BranchMeeting))
         .at(now())
-        .when(step(Step::BranchMeeting, day(2024, 4, 23), votes(10, 11, 6)))
+        .when(step(
+            Step::BranchMeeting,
+            day(2024, 4, 23),
+            votes(10, 11, 6),
+        ))
         .then_invalid("details.votes");
     rejected(
         Step::BranchMeeting,
@@ -561,7 +611,10 @@ fn the_branch_meeting_needs_a_quorum_and_a_majority_of_those_who_should_attend()
 #[test]
 fn approval_comes_within_three_months_or_six_with_a_reason() {
     // Meeting on 23 April 2024: the last day is 23 July.
-    accepted(Step::Approval, step(Step::Approval, day(2024, 7, 23), approval("")));
+    accepted(
+        Step::Approval,
+        step(Step::Approval, day(2024, 7, 23), approval("")),
+    );
     rejected(
         Step::Approval,
         step(Step::Approval, day(2024, 7, 24), approval("")),
@@ -569,11 +622,19 @@ fn approval_comes_within_three_months_or_six_with_a_reason() {
     );
     accepted(
         Step::Approval,
-        step(Step::Approval, day(2024, 10, 23), approval("审批委员会换届")),
+        step(
+            Step::Approval,
+            day(2024, 10, 23),
+            approval("审批委员会换届"),
+        ),
     );
     rejected(
         Step::Approval,
-        step(Step::Approval, day(2024, 10, 24), approval("审批委员会换届")),
+        step(
+            Step::Approval,
+            day(2024, 10, 24),
+            approval("审批委员会换届"),
+        ),
         "2024-10-23 at the latest",
     );
     given(decider(), history_until(Step::Approval))
@@ -608,11 +669,15 @@ fn probation_lasts_a_year_may_be_extended_once_or_cancelled() {
         .at(now())
         .when(extend(5))
         .then_invalid("details.months");
-    let c = accepted(Step::FullApplication, extend(6)).0.expect("candidate");
+    let c = accepted(Step::FullApplication, extend(6))
+        .0
+        .expect("candidate");
     assert_eq!(c.probation_ends_on, Some(day(2025, 10, 23)));
     let mut extended = history_until(Step::FullApplication);
     let d = decider();
-    let state = extended.iter().fold(State::default(), |s, e| d.evolve(s, e));
+    let state = extended
+        .iter()
+        .fold(State::default(), |s, e| d.evolve(s, e));
     extended.extend(d.decide(&state, &extend(6), now()).expect("extend"));
     given(decider(), extended)
         .at(now())
@@ -632,7 +697,9 @@ fn probation_lasts_a_year_may_be_extended_once_or_cancelled() {
             ..Details::default()
         },
     );
-    let c = accepted(Step::FullApplication, cancel).0.expect("candidate");
+    let c = accepted(Step::FullApplication, cancel)
+        .0
+        .expect("candidate");
     assert_eq!(c.stage, Stage::Cancelled);
     assert!(c.next(day(2025, 2, 1)).is_empty());
 }

@@ -2,6 +2,7 @@
 
 use hongxin_proto::eventing::v1::EventEnvelope;
 use hongxin_proto::organization::v1 as org;
+use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
 use sqlx::{Any, AnyPool, Transaction};
 
@@ -403,6 +404,49 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("pipeline", "CandidateApplied") => {
+            let Some(a) = decode::<pipeline::CandidateApplied>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO candidates (candidate_id, organization_id, stage, applied_on) \
+                 VALUES ($1, $2, 'applicant', $3) ON CONFLICT (candidate_id) DO NOTHING",
+            )
+            .bind(a.candidate_id)
+            .bind(a.organization_id)
+            .bind(a.applied_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("pipeline", "CandidateStepRecorded") => {
+            let Some(r) = decode::<pipeline::CandidateStepRecorded>(e) else {
+                return Ok(());
+            };
+            let stage = match pipeline::Step::try_from(r.step) {
+                Ok(pipeline::Step::ActivistConfirmed) => "activist",
+                Ok(pipeline::Step::TargetConfirmed) => "development_target",
+                _ => return Ok(()),
+            };
+            set_stage(tx, &r.candidate_id, stage).await?;
+        }
+        ("pipeline", "ProbationaryMemberAdmitted") => {
+            let Some(m) = decode::<pipeline::ProbationaryMemberAdmitted>(e) else {
+                return Ok(());
+            };
+            set_stage(tx, &m.candidate_id, "probationary").await?;
+        }
+        ("pipeline", "FullMembershipConfirmed") => {
+            let Some(m) = decode::<pipeline::FullMembershipConfirmed>(e) else {
+                return Ok(());
+            };
+            set_stage(tx, &m.candidate_id, "full").await?;
+        }
+        ("pipeline", "ProbationCancelled") => {
+            let Some(m) = decode::<pipeline::ProbationCancelled>(e) else {
+                return Ok(());
+            };
+            set_stage(tx, &m.candidate_id, "cancelled").await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
@@ -447,4 +491,17 @@ fn party_status(raw: i32) -> String {
         Ok(s) => wire_name(s.as_str_name(), "PARTY_STATUS_"),
         Err(_) => "unknown".to_owned(),
     }
+}
+
+async fn set_stage(
+    tx: &mut Transaction<'_, Any>,
+    candidate_id: &str,
+    stage: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE candidates SET stage = $2 WHERE candidate_id = $1")
+        .bind(candidate_id)
+        .bind(stage)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -45,6 +45,18 @@ struct Overview {
     people_by_industry: Vec<PeopleFigures>,
     policy: Vec<PolicyCount>,
     governance: Governance,
+    development: Development,
+}
+
+/// The development funnel: candidates by stage.
+#[derive(Serialize, sqlx::FromRow)]
+struct Development {
+    applicants: i64,
+    activists: i64,
+    development_targets: i64,
+    probationary: i64,
+    full: i64,
+    cancelled: i64,
 }
 
 /// Measures, actions and standing systems in force.
@@ -353,6 +365,19 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_all(p.pool())
     .await
     .map_err(fail)?;
+    let development: Development = sqlx::query_as(
+        "SELECT \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'applicant' THEN 1 ELSE 0 END), 0) AS BIGINT) AS applicants, \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'activist' THEN 1 ELSE 0 END), 0) AS BIGINT) AS activists, \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'development_target' THEN 1 ELSE 0 END), 0) AS BIGINT) AS development_targets, \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'probationary' THEN 1 ELSE 0 END), 0) AS BIGINT) AS probationary, \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'full' THEN 1 ELSE 0 END), 0) AS BIGINT) AS full, \
+         CAST(COALESCE(SUM(CASE WHEN stage = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled \
+         FROM candidates",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let governance = governance(p.pool(), today).await.map_err(fail)?;
     let contexts = p
@@ -374,6 +399,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         people_by_industry,
         policy,
         governance,
+        development,
     }))
 }
 
