@@ -68,12 +68,13 @@ fn sigterm(child: &Child) {
 #[tokio::test]
 async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
-    let (grpc, http) = (free_port(), free_port());
+    let (grpc, http, pipeline) = (free_port(), free_port(), free_port());
     let mut up = hongxin(
         dir.path(),
         &[
             ("HONGXIN_PORTS__ORGANIZATION", grpc.to_string()),
             ("HONGXIN_PORTS__HTTP", http.to_string()),
+            ("HONGXIN_PORTS__PIPELINE", pipeline.to_string()),
         ],
         &["up"],
     );
@@ -83,6 +84,19 @@ async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
             .await
             .expect("register");
     }
+    wait_for_port(pipeline).await.expect("pipeline port");
+    let mut p =
+        hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient::connect(
+            format!("http://127.0.0.1:{pipeline}"),
+        )
+        .await
+        .expect("pipeline");
+    let rules = p
+        .list_rule_sets(hongxin_proto::pipeline::v1::ListRuleSetsRequest {})
+        .await
+        .expect("rule sets")
+        .into_inner();
+    assert_eq!(rules.default_id, "cpc-2014");
     wait_for_port(http).await.expect("dashboard port");
     let body = tokio::time::timeout(WAIT, async {
         loop {
@@ -218,6 +232,7 @@ async fn personal_data_never_reaches_the_logs() {
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "debug")
         .env("HONGXIN_PORTS__ORGANIZATION", grpc.to_string())
         .env("HONGXIN_PORTS__HTTP", free_port().to_string())
+        .env("HONGXIN_PORTS__PIPELINE", free_port().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))

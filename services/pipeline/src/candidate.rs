@@ -578,16 +578,15 @@ impl CandidateDecider {
                     "introducers",
                 )?;
             }
-            Step::Training => {
+            Step::Training
                 if details.days == 0 && details.hours == 0
                     || details.days > 60
-                    || details.hours > 480
-                {
-                    return Err(CommandError::invalid(
-                        "details.days",
-                        "a training record has 1–60 days or 1–480 hours",
-                    ));
-                }
+                    || details.hours > 480 =>
+            {
+                return Err(CommandError::invalid(
+                    "details.days",
+                    "a training record has 1–60 days or 1–480 hours",
+                ));
             }
             Step::BranchReview => {
                 if !c.steps[&Step::PoliticalReview]

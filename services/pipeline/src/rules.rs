@@ -49,10 +49,7 @@ pub struct RuleSet {
 
 impl Default for RuleSet {
     fn default() -> Self {
-        Self {
-            id: String::new(),
-            ..Self::cpc_2014()
-        }
+        Self::cpc_2014()
     }
 }
 
@@ -177,7 +174,10 @@ impl RuleBook {
         for set in extra {
             set.check()?;
             if book.sets.contains_key(&set.id) {
-                return Err(format!("rule set {} is defined twice", set.id));
+                return Err(format!(
+                    "rule set {} is defined twice (give each set an id of its own; cpc-2014 is built in)",
+                    set.id
+                ));
             }
             book.sets.insert(set.id.clone(), set);
         }
