@@ -1,7 +1,8 @@
-//! Follows the development pipeline's membership events (admitted as
-//! probationary, confirmed as full, probation cancelled) and brings the
-//! registry along: the person's Party status, their enterprise's member
-//! count (so coverage follows) and the branch roster.
+//! Follows the development pipeline's events and brings the registry
+//! along: application, activist and development target set the person's
+//! Party status; admission as probationary, confirmation as full and a
+//! cancelled probation also move their enterprise's member count (so
+//! coverage follows) and the branch roster.
 //!
 //! Each step is idempotent by itself (a status already recorded changes
 //! nothing), so a redelivered event, or one redelivered after a crash
@@ -63,6 +64,22 @@ fn change_of(envelope: &EventEnvelope) -> Result<Option<Change>, String> {
             let e = pipeline::ProbationCancelled::decode(payload).map_err(|e| e.to_string())?;
             let (p, o, d) = fields(&e.person_id, &e.organization_id, &e.cancelled_on)?;
             (p, o, d, PartyStatus::None)
+        }
+        // The stages before membership: the registry shows them too.
+        "CandidateApplied" => {
+            let e = pipeline::CandidateApplied::decode(payload).map_err(|e| e.to_string())?;
+            let (p, o, d) = fields(&e.person_id, &e.organization_id, &e.applied_on)?;
+            (p, o, d, PartyStatus::Applicant)
+        }
+        "CandidateStepRecorded" => {
+            let e = pipeline::CandidateStepRecorded::decode(payload).map_err(|e| e.to_string())?;
+            let status = match pipeline::Step::try_from(e.step) {
+                Ok(pipeline::Step::ActivistConfirmed) => PartyStatus::Activist,
+                Ok(pipeline::Step::TargetConfirmed) => PartyStatus::DevelopmentTarget,
+                _ => return Ok(None),
+            };
+            let (p, o, d) = fields(&e.person_id, &e.organization_id, &e.on)?;
+            (p, o, d, status)
         }
         _ => return Ok(None),
     };
@@ -180,7 +197,9 @@ impl MembershipFollower {
 
         let status = person::Command::RecordPartyStatus(person::StatusChange {
             status: change.status,
-            affiliation: change.status.is_member().then_some(change.organization),
+            // The branch holds a member's affiliation, or handles the
+            // application of someone on the way.
+            affiliation: (change.status != PartyStatus::None).then_some(change.organization),
             on: change.on,
             source_event: ctx.causation_id,
         });
@@ -193,6 +212,14 @@ impl MembershipFollower {
                 RetryPolicy::Reload(3),
             )
             .await?;
+        if !matches!(
+            change.status,
+            PartyStatus::Probationary | PartyStatus::Full | PartyStatus::None
+        ) {
+            // Applicants, activists and targets are on no roster.
+            tracing::info!(person_id = %change.person, status = ?change.status, "pipeline stage recorded");
+            return Ok(());
+        }
         if let Some(enterprise_id) = outcome
             .state
             .0

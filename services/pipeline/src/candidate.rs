@@ -297,7 +297,7 @@ pub struct Recorded {
 pub enum Event {
     Applied(Application),
     StepRecorded {
-        candidate_id: Uuid,
+        subject: Subject,
         recorded: Recorded,
     },
     /// Published for the organization service.
@@ -750,7 +750,7 @@ impl CandidateDecider {
             _ => {}
         }
         let mut events = vec![Event::StepRecorded {
-            candidate_id: c.application.candidate_id,
+            subject: c.subject(),
             recorded,
         }];
         events.extend(extra);
@@ -1205,10 +1205,12 @@ impl DomainEvent for Event {
             }
             .encode_to_vec(),
             Self::StepRecorded {
-                candidate_id,
+                subject,
                 recorded: r,
             } => pb::CandidateStepRecorded {
-                candidate_id: candidate_id.to_string(),
+                candidate_id: subject.candidate_id.to_string(),
+                person_id: subject.person_id.to_string(),
+                organization_id: subject.organization_id.to_string(),
                 step: r.step.to_wire() as i32,
                 on: format_day(r.on),
                 details: Some(details_to_wire(&r.details)),
@@ -1321,7 +1323,7 @@ fn decode_event(
         "CandidateStepRecorded" => {
             let e = pb::CandidateStepRecorded::decode(payload).map_err(bad)?;
             Ok(Event::StepRecorded {
-                candidate_id: id(&e.candidate_id)?,
+                subject: subject(&e.candidate_id, &e.person_id, &e.organization_id)?,
                 recorded: Recorded {
                     step: Step::from_wire(e.step)
                         .ok_or_else(|| DecodeError::malformed(event_type, "unknown step"))?,

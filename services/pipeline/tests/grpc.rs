@@ -451,6 +451,9 @@ async fn from_application_to_full_member(mut s: System) {
             .await
             .unwrap_or_else(|e| panic!("{step:?}: {e}"));
     }
+    // The registry follows the stages before membership too.
+    let p = wait_for_status(&mut s, worker, org::PartyStatus::DevelopmentTarget).await;
+    assert_eq!(p.affiliation_organization_id, branch.to_string());
     // Only a Party committee approves: the branch cannot.
     let by_branch = s
         .pipeline
