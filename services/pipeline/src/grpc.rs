@@ -22,6 +22,10 @@ pub(crate) struct Api {
     pub(crate) rules: RuleBook,
     pub(crate) directory: Directory,
     pub(crate) index: CandidateIndex,
+    pub(crate) pairs: crate::activities_api::Pairs,
+    pub(crate) sessions: crate::activities_api::Sessions,
+    pub(crate) party_days: crate::activities_api::PartyDays,
+    pub(crate) posts: crate::activities_api::Posts,
 }
 
 fn parse_id(field: &str, raw: &str) -> Result<Uuid, FieldViolation> {
@@ -280,6 +284,62 @@ impl PipelineService for Api {
             }
         }
         Ok(Response::new(pb::ListDueResponse { candidates }))
+    }
+
+    async fn start_pair(
+        &self,
+        request: Request<pb::StartPairRequest>,
+    ) -> Result<Response<pb::StartPairResponse>, Status> {
+        self.start_pair_impl(request).await
+    }
+
+    async fn note_pair(
+        &self,
+        request: Request<pb::NotePairRequest>,
+    ) -> Result<Response<pb::NotePairResponse>, Status> {
+        self.note_pair_impl(request).await
+    }
+
+    async fn end_pair(
+        &self,
+        request: Request<pb::EndPairRequest>,
+    ) -> Result<Response<pb::EndPairResponse>, Status> {
+        self.end_pair_impl(request).await
+    }
+
+    async fn schedule_training_session(
+        &self,
+        request: Request<pb::ScheduleTrainingSessionRequest>,
+    ) -> Result<Response<pb::ScheduleTrainingSessionResponse>, Status> {
+        self.schedule_training_impl(request).await
+    }
+
+    async fn record_training_attendance(
+        &self,
+        request: Request<pb::RecordTrainingAttendanceRequest>,
+    ) -> Result<Response<pb::RecordTrainingAttendanceResponse>, Status> {
+        self.record_training_attendance_impl(request).await
+    }
+
+    async fn schedule_party_day(
+        &self,
+        request: Request<pb::SchedulePartyDayRequest>,
+    ) -> Result<Response<pb::SchedulePartyDayResponse>, Status> {
+        self.schedule_party_day_impl(request).await
+    }
+
+    async fn record_party_day(
+        &self,
+        request: Request<pb::RecordPartyDayRequest>,
+    ) -> Result<Response<pb::RecordPartyDayResponse>, Status> {
+        self.record_party_day_impl(request).await
+    }
+
+    async fn publish_post(
+        &self,
+        request: Request<pb::PublishPostRequest>,
+    ) -> Result<Response<pb::PublishPostResponse>, Status> {
+        self.publish_post_impl(request).await
     }
 
     async fn list_rule_sets(

@@ -5,14 +5,23 @@
 //! `ProbationExtended`, `ProbationCancelled`) are what the organization
 //! service follows.
 //!
-//! Architecture Invariant: only `grpc.rs` knows tonic and the request
-//! types; the decider knows only the domain and the protobuf of its events.
+//! Besides candidates: double pairing (`pairing.rs`), training
+//! (`training.rs`), the monthly theme Party day (`party_day.rs`) and the
+//! cloud platform's posts (`posts.rs`).
+//!
+//! Architecture Invariant: only `grpc.rs` and `activities_api.rs` know tonic
+//! and the request types; the decider knows only the domain and the protobuf of its events.
 
+mod activities_api;
 pub mod calendar;
 pub mod candidate;
 mod grpc;
 pub mod index;
+pub mod pairing;
+pub mod party_day;
+pub mod posts;
 pub mod rules;
+pub mod training;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,10 +98,22 @@ pub fn routes(
         calendar: Arc::new(settings.calendar()),
     };
     let api = grpc::Api {
-        candidates: CommandHandler::with_clock(store, decider, clock),
+        candidates: CommandHandler::with_clock(store.clone(), decider, clock.clone()),
         rules: settings.rule_book()?,
         directory,
         index,
+        pairs: CommandHandler::with_clock(store.clone(), pairing::PairDecider, clock.clone()),
+        sessions: CommandHandler::with_clock(
+            store.clone(),
+            training::SessionDecider,
+            clock.clone(),
+        ),
+        party_days: CommandHandler::with_clock(
+            store.clone(),
+            party_day::PartyDayDecider,
+            clock.clone(),
+        ),
+        posts: CommandHandler::with_clock(store, posts::PostDecider, clock),
     };
     Ok(Routes::new(PipelineServiceServer::new(api)))
 }

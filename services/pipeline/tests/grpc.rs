@@ -677,3 +677,241 @@ async fn embedded_contacts_must_be_full_members() {
 async fn distributed_contacts_must_be_full_members() {
     contacts_must_be_full_members(start(Mode::Distributed).await).await;
 }
+
+async fn pairing_training_party_days_and_posts(mut s: System) {
+    let (_, branch, enterprise, members) = county(&mut s).await;
+    let head = person(
+        &mut s,
+        "19780808",
+        80,
+        org::PartyStatus::None,
+        None,
+        Some(enterprise),
+    )
+    .await;
+    let target = person(
+        &mut s,
+        "19990909",
+        81,
+        org::PartyStatus::DevelopmentTarget,
+        Some(branch),
+        Some(enterprise),
+    )
+    .await;
+
+    // Double pairing.
+    let pair = |kind: pb::PairKind, member: Uuid, partner: Uuid, enterprise: String| {
+        pb::StartPairRequest {
+            pair_id: Uuid::now_v7().to_string(),
+            kind: kind as i32,
+            member_person_id: member.to_string(),
+            partner_person_id: partner.to_string(),
+            enterprise_id: enterprise,
+            started_on: "2022-03-01".to_owned(),
+        }
+    };
+    let development = s
+        .pipeline
+        .start_pair(pair(
+            pb::PairKind::Development,
+            members[0],
+            head,
+            enterprise.to_string(),
+        ))
+        .await
+        .expect("development pair")
+        .into_inner()
+        .pair
+        .expect("pair");
+    s.pipeline
+        .start_pair(pair(
+            pb::PairKind::Cultivation,
+            members[1],
+            target,
+            String::new(),
+        ))
+        .await
+        .expect("cultivation pair");
+    for (kind, member, partner, expected) in [
+        // The partner of a cultivation pair is a development target.
+        (
+            pb::PairKind::Cultivation,
+            members[1],
+            head,
+            Code::FailedPrecondition,
+        ),
+        // The member is a full member.
+        (
+            pb::PairKind::Cultivation,
+            head,
+            target,
+            Code::FailedPrecondition,
+        ),
+        // An enterprise head who is a member is no development partner.
+        (
+            pb::PairKind::Development,
+            members[0],
+            members[2],
+            Code::FailedPrecondition,
+        ),
+        (
+            pb::PairKind::Development,
+            members[0],
+            Uuid::now_v7(),
+            Code::InvalidArgument,
+        ),
+    ] {
+        let refused = s
+            .pipeline
+            .start_pair(pair(kind, member, partner, enterprise.to_string()))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), expected, "{kind:?}: {}", refused.message());
+    }
+    let noted = s
+        .pipeline
+        .note_pair(pb::NotePairRequest {
+            pair_id: development.pair_id.clone(),
+            on: "2022-04-01".to_owned(),
+            text: "协调解决站点用电问题".to_owned(),
+        })
+        .await
+        .expect("note")
+        .into_inner()
+        .pair
+        .expect("pair");
+    assert_eq!(noted.notes.len(), 1);
+    let ended = s
+        .pipeline
+        .end_pair(pb::EndPairRequest {
+            pair_id: development.pair_id.clone(),
+            ended_on: "2022-12-31".to_owned(),
+        })
+        .await
+        .expect("end")
+        .into_inner()
+        .pair
+        .expect("pair");
+    assert_eq!(ended.ended_on, "2022-12-31");
+
+    // Training: attendance counted once per person.
+    let session = Uuid::now_v7();
+    s.pipeline
+        .schedule_training_session(pb::ScheduleTrainingSessionRequest {
+            session_id: session.to_string(),
+            course: "红色直播".to_owned(),
+            kind: pb::CourseKind::RedLiveStreaming as i32,
+            base: "齐河县新就业群体培训基地".to_owned(),
+            lecturer: "县融媒体中心主播".to_owned(),
+            held_on: "2022-05-20".to_owned(),
+            class_hours: 4,
+            counts_as_centralised: false,
+        })
+        .await
+        .expect("session");
+    for people in [vec![head, target], vec![target, members[0]]] {
+        s.pipeline
+            .record_training_attendance(pb::RecordTrainingAttendanceRequest {
+                session_id: session.to_string(),
+                person_ids: people.iter().map(Uuid::to_string).collect(),
+            })
+            .await
+            .expect("attendance");
+    }
+    let unknown = s
+        .pipeline
+        .record_training_attendance(pb::RecordTrainingAttendanceRequest {
+            session_id: session.to_string(),
+            person_ids: vec![head.to_string(), Uuid::now_v7().to_string()],
+        })
+        .await
+        .expect_err("unknown attendee");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    let t = s
+        .pipeline
+        .record_training_attendance(pb::RecordTrainingAttendanceRequest {
+            session_id: session.to_string(),
+            person_ids: vec![head.to_string()],
+        })
+        .await
+        .expect("again")
+        .into_inner()
+        .session
+        .expect("session");
+    assert_eq!((t.attendee_person_ids.len(), t.version), (3, 3));
+
+    // Theme Party days, hosted in turn.
+    let day = |month: &str, host: Uuid, on: &str| pb::SchedulePartyDayRequest {
+        month: month.to_owned(),
+        theme: "火炬接力·主题党日".to_owned(),
+        host_organization_id: host.to_string(),
+        scheduled_on: on.to_owned(),
+    };
+    s.pipeline
+        .schedule_party_day(day("2022-05", branch, "2022-05-20"))
+        .await
+        .expect("may");
+    let again = s
+        .pipeline
+        .schedule_party_day(day("2022-06", branch, "2022-06-20"))
+        .await
+        .expect_err("same host two months running");
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    let held = s
+        .pipeline
+        .record_party_day(pb::RecordPartyDayRequest {
+            month: "2022-05".to_owned(),
+            held_on: "2022-05-20".to_owned(),
+            attendee_person_ids: vec![head.to_string(), members[0].to_string()],
+        })
+        .await
+        .expect("held")
+        .into_inner()
+        .party_day
+        .expect("day");
+    assert_eq!(
+        (held.held_on.as_str(), held.attendee_person_ids.len()),
+        ("2022-05-20", 2)
+    );
+
+    // Posts: a worker's micro-wish; news comes from the platform.
+    let wish = s
+        .pipeline
+        .publish_post(pb::PublishPostRequest {
+            post_id: Uuid::now_v7().to_string(),
+            kind: pb::PostKind::MicroWish as i32,
+            author_person_id: head.to_string(),
+            title: "希望暑期有托管班".to_owned(),
+            body: "跑单时孩子无人照看".to_owned(),
+            published_on: "2022-06-01".to_owned(),
+        })
+        .await
+        .expect("wish")
+        .into_inner()
+        .post
+        .expect("post");
+    assert_eq!(wish.kind, pb::PostKind::MicroWish as i32);
+    let anonymous = s
+        .pipeline
+        .publish_post(pb::PublishPostRequest {
+            post_id: Uuid::now_v7().to_string(),
+            kind: pb::PostKind::Reflection as i32,
+            author_person_id: String::new(),
+            title: "感悟".to_owned(),
+            body: "……".to_owned(),
+            published_on: "2022-06-01".to_owned(),
+        })
+        .await
+        .expect_err("a reflection without its worker");
+    assert_eq!(anonymous.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn embedded_pairing_training_party_days_and_posts() {
+    pairing_training_party_days_and_posts(start(Mode::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn distributed_pairing_training_party_days_and_posts() {
+    pairing_training_party_days_and_posts(start(Mode::Distributed).await).await;
+}

@@ -1,0 +1,317 @@
+//! Training 成长赋能: sessions of courses (red live-streaming, skills, Party
+//! knowledge, ...) at a training base with their lecturers, and who attended
+//! (members and non-members, each counted once per session).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hongxin_domain::text::text_violations;
+use hongxin_domain::time::{format_day, parse_day};
+use hongxin_domain::{CommandError, Decider, DecodeError, DomainEvent, FieldViolation};
+use hongxin_proto::pipeline::v1 as pb;
+use prost::Message as _;
+use uuid::Uuid;
+
+/// Longest session in class hours.
+const MAX_HOURS: u32 = 80;
+/// Most people recorded in one call.
+const MAX_ATTENDEES: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CourseKind {
+    RedLiveStreaming,
+    Skills,
+    PartyKnowledge,
+    Other,
+}
+
+impl CourseKind {
+    pub fn from_wire(raw: i32) -> Option<Self> {
+        match pb::CourseKind::try_from(raw).ok()? {
+            pb::CourseKind::RedLiveStreaming => Some(Self::RedLiveStreaming),
+            pb::CourseKind::Skills => Some(Self::Skills),
+            pb::CourseKind::PartyKnowledge => Some(Self::PartyKnowledge),
+            pb::CourseKind::Other => Some(Self::Other),
+            pb::CourseKind::Unspecified => None,
+        }
+    }
+
+    pub fn to_wire(self) -> pb::CourseKind {
+        match self {
+            Self::RedLiveStreaming => pb::CourseKind::RedLiveStreaming,
+            Self::Skills => pb::CourseKind::Skills,
+            Self::PartyKnowledge => pb::CourseKind::PartyKnowledge,
+            Self::Other => pb::CourseKind::Other,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub session_id: Uuid,
+    pub course: String,
+    pub kind: CourseKind,
+    pub base: String,
+    pub lecturer: String,
+    pub held_on: NaiveDate,
+    pub class_hours: u32,
+    pub counts_as_centralised: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Schedule(Session),
+    Attend { people: Vec<Uuid> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Scheduled(Session),
+    Attended { session_id: Uuid, people: Vec<Uuid> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Training {
+    pub session: Session,
+    pub attendees: BTreeSet<Uuid>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State(pub Option<Training>);
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionDecider;
+
+impl Decider for SessionDecider {
+    type State = State;
+    type Command = Command;
+    type Event = Event;
+    const CATEGORY: &'static str = "training_session";
+
+    fn decide(
+        &self,
+        state: &State,
+        command: &Command,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, CommandError> {
+        match command {
+            Command::Schedule(s) => {
+                let mut v = text_violations("course", &s.course, 100);
+                v.extend(text_violations("base", &s.base, 100));
+                v.extend(text_violations("lecturer", &s.lecturer, 100));
+                if s.class_hours == 0 || s.class_hours > MAX_HOURS {
+                    v.push(FieldViolation::new(
+                        "class_hours",
+                        format!("1 to {MAX_HOURS} class hours"),
+                    ));
+                }
+                if !v.is_empty() {
+                    return Err(CommandError::Invalid(v));
+                }
+                let clean = Session {
+                    course: s.course.trim().to_owned(),
+                    base: s.base.trim().to_owned(),
+                    lecturer: s.lecturer.trim().to_owned(),
+                    ..s.clone()
+                };
+                match &state.0 {
+                    None => Ok(vec![Event::Scheduled(clean)]),
+                    Some(t) if t.session == clean => Ok(vec![]),
+                    Some(_) => Err(CommandError::rejected(format!(
+                        "session {} is already scheduled differently",
+                        s.session_id
+                    ))),
+                }
+            }
+            Command::Attend { people } => {
+                let t = state
+                    .0
+                    .as_ref()
+                    .ok_or_else(|| CommandError::not_found("no such training session"))?;
+                if people.is_empty() || people.len() > MAX_ATTENDEES {
+                    return Err(CommandError::invalid(
+                        "person_ids",
+                        format!("1 to {MAX_ATTENDEES} people"),
+                    ));
+                }
+                let new: BTreeSet<Uuid> = people
+                    .iter()
+                    .filter(|p| !t.attendees.contains(p))
+                    .copied()
+                    .collect();
+                if new.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::Attended {
+                    session_id: t.session.session_id,
+                    people: new.into_iter().collect(),
+                }])
+            }
+        }
+    }
+
+    fn evolve(&self, state: State, event: &Event) -> State {
+        match event {
+            Event::Scheduled(s) => State(Some(Training {
+                session: s.clone(),
+                attendees: BTreeSet::new(),
+            })),
+            Event::Attended { people, .. } => State(state.0.map(|mut t| {
+                t.attendees.extend(people.iter().copied());
+                t
+            })),
+        }
+    }
+}
+
+impl Training {
+    pub fn to_wire(&self, version: u64) -> pb::TrainingSession {
+        let s = &self.session;
+        pb::TrainingSession {
+            session_id: s.session_id.to_string(),
+            course: s.course.clone(),
+            kind: s.kind.to_wire() as i32,
+            base: s.base.clone(),
+            lecturer: s.lecturer.clone(),
+            held_on: format_day(s.held_on),
+            class_hours: s.class_hours,
+            counts_as_centralised: s.counts_as_centralised,
+            attendee_person_ids: self.attendees.iter().map(Uuid::to_string).collect(),
+            version,
+        }
+    }
+}
+
+impl DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Scheduled(_) => "TrainingSessionScheduled",
+            Self::Attended { .. } => "TrainingAttended",
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Scheduled(s) => pb::TrainingSessionScheduled {
+                session_id: s.session_id.to_string(),
+                course: s.course.clone(),
+                kind: s.kind.to_wire() as i32,
+                base: s.base.clone(),
+                lecturer: s.lecturer.clone(),
+                held_on: format_day(s.held_on),
+                class_hours: s.class_hours,
+                counts_as_centralised: s.counts_as_centralised,
+            }
+            .encode_to_vec(),
+            Self::Attended { session_id, people } => pb::TrainingAttended {
+                session_id: session_id.to_string(),
+                person_ids: people.iter().map(Uuid::to_string).collect(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
+        if schema_version != 1 {
+            return Err(DecodeError::unknown(event_type, schema_version));
+        }
+        let bad = |e: prost::DecodeError| DecodeError::malformed(event_type, e);
+        let id = |raw: &str| {
+            Uuid::parse_str(raw).map_err(|_| DecodeError::malformed(event_type, "not a UUID"))
+        };
+        match event_type {
+            "TrainingSessionScheduled" => {
+                let e = pb::TrainingSessionScheduled::decode(payload).map_err(bad)?;
+                Ok(Self::Scheduled(Session {
+                    session_id: id(&e.session_id)?,
+                    kind: CourseKind::from_wire(e.kind)
+                        .ok_or_else(|| DecodeError::malformed(event_type, "unknown kind"))?,
+                    held_on: parse_day(&e.held_on)
+                        .ok_or_else(|| DecodeError::malformed(event_type, "not a day"))?,
+                    course: e.course,
+                    base: e.base,
+                    lecturer: e.lecturer,
+                    class_hours: e.class_hours,
+                    counts_as_centralised: e.counts_as_centralised,
+                }))
+            }
+            "TrainingAttended" => {
+                let e = pb::TrainingAttended::decode(payload).map_err(bad)?;
+                Ok(Self::Attended {
+                    session_id: id(&e.session_id)?,
+                    people: e
+                        .person_ids
+                        .iter()
+                        .map(|p| id(p))
+                        .collect::<Result<_, _>>()?,
+                })
+            }
+            other => Err(DecodeError::unknown(other, schema_version)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hongxin_testkit::given::given;
+
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            session_id: Uuid::from_u128(1),
+            course: "红色直播：讲好身边的先锋故事".into(),
+            kind: CourseKind::RedLiveStreaming,
+            base: "齐河县新就业群体培训基地".into(),
+            lecturer: "知名主播".into(),
+            held_on: NaiveDate::from_ymd_opt(2022, 5, 20).unwrap_or_default(),
+            class_hours: 4,
+            counts_as_centralised: false,
+        }
+    }
+
+    #[test]
+    fn attendance_counts_each_person_once() {
+        let scheduled = Event::Scheduled(session());
+        let first = Event::Attended {
+            session_id: Uuid::from_u128(1),
+            people: vec![Uuid::from_u128(7), Uuid::from_u128(8)],
+        };
+        given(SessionDecider, [scheduled.clone()])
+            .when(Command::Attend {
+                people: vec![Uuid::from_u128(8), Uuid::from_u128(7), Uuid::from_u128(7)],
+            })
+            .then([first.clone()]);
+        let state = given(SessionDecider, [scheduled.clone(), first.clone()])
+            .when(Command::Attend {
+                people: vec![Uuid::from_u128(8), Uuid::from_u128(9)],
+            })
+            .then([Event::Attended {
+                session_id: Uuid::from_u128(1),
+                people: vec![Uuid::from_u128(9)],
+            }]);
+        assert_eq!(state.0.map(|t| t.attendees.len()), Some(3));
+        given(SessionDecider, [scheduled, first])
+            .when(Command::Attend {
+                people: vec![Uuid::from_u128(7)],
+            })
+            .then([]);
+    }
+
+    #[test]
+    fn a_session_has_a_course_a_base_a_lecturer_and_hours() {
+        given(SessionDecider, [])
+            .when(Command::Schedule(Session {
+                class_hours: 0,
+                lecturer: " ".into(),
+                ..session()
+            }))
+            .then_invalid("class_hours");
+        given(SessionDecider, [Event::Scheduled(session())])
+            .when(Command::Schedule(Session {
+                class_hours: 8,
+                ..session()
+            }))
+            .then_rejected("already scheduled differently");
+    }
+}
