@@ -910,3 +910,186 @@ async fn shows_policy_and_the_governance_calendar_reach_the_dashboard() {
     assert_eq!(joint["due"].as_i64(), Some(ended));
     assert_eq!(joint["overdue"].as_i64(), Some((ended - 1).max(0)));
 }
+
+#[tokio::test]
+async fn the_development_funnel_and_the_capability_figures_reach_the_dashboard() {
+    use hongxin_pipeline::candidate::{Application, CandidateDecider, Command as Step};
+    use hongxin_pipeline::pairing::{self, PairDecider};
+    use hongxin_pipeline::posts::{self, PostDecider};
+    use hongxin_pipeline::rules::RuleSet;
+    use hongxin_pipeline::training::{self, SessionDecider};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("pipeline.db"),
+    })
+    .await
+    .expect("store");
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let shutdown = Shutdown::new();
+    let feed = EventFeed::in_process(store.clone(), "pipeline", "projection")
+        .await
+        .expect("feed");
+    {
+        let p = projection.clone();
+        let s = shutdown.clone();
+        tokio::spawn(async move { p.run("pipeline", feed, s).await });
+    }
+    let ctx = CommandContext::new("test");
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("day");
+    // Three applicants; one talked to and confirmed as activist.
+    let candidates = CommandHandler::new(store.clone(), CandidateDecider::default());
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let candidate_id = Uuid::now_v7();
+        candidates
+            .handle(
+                &CommandHandler::<CandidateDecider>::stream_id(candidate_id),
+                &Step::Apply {
+                    application: Application {
+                        candidate_id,
+                        person_id: Uuid::now_v7(),
+                        organization_id: Uuid::now_v7(),
+                        applied_on: day(2023, 1, 2 + n),
+                        rules: RuleSet::cpc_2014(),
+                    },
+                    birth_date: day(1990, 1, 1),
+                },
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("apply");
+        ids.push(candidate_id);
+    }
+    let stream = CommandHandler::<CandidateDecider>::stream_id(ids[0]);
+    for command in [
+        Step::Record {
+            step: hongxin_pipeline::candidate::Step::Talk,
+            on: day(2023, 1, 20),
+            details: Default::default(),
+        },
+        Step::Record {
+            step: hongxin_pipeline::candidate::Step::ActivistConfirmed,
+            on: day(2023, 3, 1),
+            details: hongxin_pipeline::candidate::Details {
+                recommended_by: Some(hongxin_pipeline::candidate::Recommender::Union),
+                ..Default::default()
+            },
+        },
+    ] {
+        candidates
+            .handle(&stream, &command, &ctx, RetryPolicy::Never)
+            .await
+            .expect("step");
+    }
+    let pair_id = Uuid::now_v7();
+    CommandHandler::new(store.clone(), PairDecider)
+        .handle(
+            &CommandHandler::<PairDecider>::stream_id(pair_id),
+            &pairing::Command::Start(pairing::Start {
+                pair_id,
+                kind: pairing::Kind::Cultivation,
+                member: Uuid::now_v7(),
+                partner: Uuid::now_v7(),
+                enterprise: None,
+                started_on: day(2022, 3, 1),
+            }),
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("pair");
+    let sessions = CommandHandler::new(store.clone(), SessionDecider);
+    let session_id = Uuid::now_v7();
+    let stream = CommandHandler::<SessionDecider>::stream_id(session_id);
+    sessions
+        .handle(
+            &stream,
+            &training::Command::Schedule(training::Session {
+                session_id,
+                course: "技能教学".into(),
+                kind: training::CourseKind::Skills,
+                base: "培训基地".into(),
+                lecturer: "县人社局".into(),
+                held_on: day(2022, 5, 1),
+                class_hours: 3,
+                counts_as_centralised: false,
+            }),
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("session");
+    for people in [
+        vec![Uuid::from_u128(1), Uuid::from_u128(2)],
+        vec![Uuid::from_u128(2), Uuid::from_u128(3)],
+    ] {
+        sessions
+            .handle(
+                &stream,
+                &training::Command::Attend { people },
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("attend");
+    }
+    let post_id = Uuid::now_v7();
+    CommandHandler::new(store.clone(), PostDecider)
+        .handle(
+            &CommandHandler::<PostDecider>::stream_id(post_id),
+            &posts::Publish(posts::Post {
+                post_id,
+                kind: posts::Kind::MicroWish,
+                author: Some(Uuid::now_v7()),
+                title: "心愿".into(),
+                body: "一台电风扇".into(),
+                published_on: day(2022, 6, 1),
+            }),
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("post");
+    // 3 applications, 2 steps, 1 pair, 1 session, 2 attendances, 1 post.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if projection
+                .freshness()
+                .get("pipeline")
+                .is_some_and(|f| f.position >= 10)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the projection did not catch up");
+    let o = overview(&projection).await;
+    let d = &o["development"];
+    assert_eq!(
+        [
+            d["applicants"].as_i64(),
+            d["activists"].as_i64(),
+            d["full"].as_i64()
+        ],
+        [Some(2), Some(1), Some(0)]
+    );
+    let k = &o["capability"];
+    assert_eq!(
+        [
+            k["cultivation_pairs"].as_i64(),
+            k["training_sessions"].as_i64(),
+            k["training_attendances"].as_i64(),
+            k["micro_wishes"].as_i64(),
+        ],
+        [Some(1), Some(1), Some(3), Some(1)]
+    );
+    shutdown.trigger();
+}

@@ -447,6 +447,107 @@ async fn apply_to_models(
             };
             set_stage(tx, &m.candidate_id, "cancelled").await?;
         }
+        ("pipeline", "PairStarted") => {
+            let Some(p) = decode::<pipeline::PairStarted>(e) else {
+                return Ok(());
+            };
+            let kind = pipeline::PairKind::try_from(p.kind)
+                .map(|k| wire_name(k.as_str_name(), "PAIR_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO pairs (pair_id, kind, started_on) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pair_id) DO NOTHING",
+            )
+            .bind(p.pair_id)
+            .bind(kind)
+            .bind(p.started_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("pipeline", "PairEnded") => {
+            let Some(p) = decode::<pipeline::PairEnded>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE pairs SET ended_on = $2 WHERE pair_id = $1")
+                .bind(p.pair_id)
+                .bind(p.ended_on)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ("pipeline", "TrainingSessionScheduled") => {
+            let Some(t) = decode::<pipeline::TrainingSessionScheduled>(e) else {
+                return Ok(());
+            };
+            let kind = pipeline::CourseKind::try_from(t.kind)
+                .map(|k| wire_name(k.as_str_name(), "COURSE_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO training_sessions (session_id, kind, held_on, class_hours) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
+            )
+            .bind(t.session_id)
+            .bind(kind)
+            .bind(t.held_on)
+            .bind(i64::from(t.class_hours))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("pipeline", "TrainingAttended") => {
+            let Some(t) = decode::<pipeline::TrainingAttended>(e) else {
+                return Ok(());
+            };
+            for person in t.person_ids {
+                sqlx::query(
+                    "INSERT INTO training_attendance (session_id, person_id) VALUES ($1, $2) \
+                     ON CONFLICT (session_id, person_id) DO NOTHING",
+                )
+                .bind(&t.session_id)
+                .bind(person)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        ("pipeline", "PartyDayScheduled") => {
+            let Some(d) = decode::<pipeline::PartyDayScheduled>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO party_days (month, host, attendees) VALUES ($1, $2, 0) \
+                 ON CONFLICT (month) DO UPDATE SET host = excluded.host",
+            )
+            .bind(d.month)
+            .bind(d.host_organization_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ("pipeline", "PartyDayHeld") => {
+            let Some(d) = decode::<pipeline::PartyDayHeld>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE party_days SET held_on = $2, attendees = $3 WHERE month = $1")
+                .bind(d.month)
+                .bind(d.held_on)
+                .bind(d.attendee_person_ids.len() as i64)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ("pipeline", "PostPublished") => {
+            let Some(p) = decode::<pipeline::PostPublished>(e) else {
+                return Ok(());
+            };
+            let kind = pipeline::PostKind::try_from(p.kind)
+                .map(|k| wire_name(k.as_str_name(), "POST_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO posts (post_id, kind, published_on) VALUES ($1, $2, $3) \
+                 ON CONFLICT (post_id) DO NOTHING",
+            )
+            .bind(p.post_id)
+            .bind(kind)
+            .bind(p.published_on)
+            .execute(&mut **tx)
+            .await?;
+        }
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");

@@ -46,6 +46,25 @@ struct Overview {
     policy: Vec<PolicyCount>,
     governance: Governance,
     development: Development,
+    capability: Capability,
+}
+
+/// The capability leads beyond the funnel: pairs, training, theme Party
+/// days, posts.
+#[derive(Serialize, sqlx::FromRow)]
+struct Capability {
+    /// Pairs still going.
+    development_pairs: i64,
+    cultivation_pairs: i64,
+    training_sessions: i64,
+    /// Person-sessions: someone at two sessions counts twice.
+    training_attendances: i64,
+    party_days_held: i64,
+    party_day_attendances: i64,
+    news_posts: i64,
+    history_posts: i64,
+    reflections: i64,
+    micro_wishes: i64,
 }
 
 /// The development funnel: candidates by stage.
@@ -378,6 +397,22 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_one(p.pool())
     .await
     .map_err(fail)?;
+    let capability: Capability = sqlx::query_as(
+        "SELECT \
+         (SELECT COUNT(*) FROM pairs WHERE kind = 'development' AND ended_on IS NULL) AS development_pairs, \
+         (SELECT COUNT(*) FROM pairs WHERE kind = 'cultivation' AND ended_on IS NULL) AS cultivation_pairs, \
+         (SELECT COUNT(*) FROM training_sessions) AS training_sessions, \
+         (SELECT COUNT(*) FROM training_attendance) AS training_attendances, \
+         (SELECT COUNT(*) FROM party_days WHERE held_on IS NOT NULL) AS party_days_held, \
+         (SELECT CAST(COALESCE(SUM(attendees), 0) AS BIGINT) FROM party_days) AS party_day_attendances, \
+         (SELECT COUNT(*) FROM posts WHERE kind = 'news') AS news_posts, \
+         (SELECT COUNT(*) FROM posts WHERE kind = 'history') AS history_posts, \
+         (SELECT COUNT(*) FROM posts WHERE kind = 'reflection') AS reflections, \
+         (SELECT COUNT(*) FROM posts WHERE kind = 'micro_wish') AS micro_wishes",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let governance = governance(p.pool(), today).await.map_err(fail)?;
     let contexts = p
@@ -400,6 +435,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         policy,
         governance,
         development,
+        capability,
     }))
 }
 
