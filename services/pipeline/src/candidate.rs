@@ -257,6 +257,8 @@ pub struct Details {
     pub special_case_reason: String,
     pub months: u32,
     pub note: String,
+    /// TRAINING: the sessions whose hours are included in `hours`.
+    pub training_sessions: Vec<Uuid>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1047,6 +1049,7 @@ fn details_to_wire(d: &Details) -> pb::StepDetails {
         special_case_reason: d.special_case_reason.clone(),
         months: d.months,
         note: d.note.clone(),
+        training_session_ids: d.training_sessions.iter().map(Uuid::to_string).collect(),
     }
 }
 
@@ -1078,6 +1081,27 @@ pub fn details_from_wire(d: pb::StepDetails) -> Result<Details, Vec<FieldViolati
             _ => {
                 v.push(FieldViolation::new(
                     format!("details.person_ids[{i}]"),
+                    "must be a UUID",
+                ));
+                None
+            }
+        })
+        .collect();
+    if d.training_session_ids.len() > 50 {
+        v.push(FieldViolation::new(
+            "details.training_session_ids",
+            "at most 50 sessions",
+        ));
+    }
+    let training_sessions = d
+        .training_session_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| match Uuid::parse_str(raw) {
+            Ok(id) if !id.is_nil() => Some(id),
+            _ => {
+                v.push(FieldViolation::new(
+                    format!("details.training_session_ids[{i}]"),
                     "must be a UUID",
                 ));
                 None
@@ -1127,6 +1151,7 @@ pub fn details_from_wire(d: pb::StepDetails) -> Result<Details, Vec<FieldViolati
         special_case_reason: d.special_case_reason.trim().to_owned(),
         months: d.months,
         note: d.note.trim().to_owned(),
+        training_sessions,
     })
 }
 

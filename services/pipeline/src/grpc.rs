@@ -104,6 +104,47 @@ impl Api {
         Ok(())
     }
 
+    /// Class hours of `sessions` that count towards the candidate's
+    /// centralised training: each must exist, count, and have the
+    /// candidate's person among its attendees.
+    async fn centralised_hours(&self, candidate: Uuid, sessions: &[Uuid]) -> Result<u32, Status> {
+        let Some((c, _)) = self.load(candidate).await? else {
+            return Err(Status::not_found("no such candidate"));
+        };
+        let mut hours = 0;
+        for (i, id) in sessions.iter().enumerate() {
+            let field = format!("details.training_session_ids[{i}]");
+            if sessions[..i].contains(id) {
+                return Err(invalid(vec![FieldViolation::new(field, "is listed twice")]));
+            }
+            let loaded = self
+                .sessions
+                .load(&CommandHandler::<crate::training::SessionDecider>::stream_id(id))
+                .await
+                .map_err(status_of)?;
+            let Some(t) = loaded.state.0 else {
+                return Err(invalid(vec![FieldViolation::new(
+                    field,
+                    "no such training session",
+                )]));
+            };
+            if !t.session.counts_as_centralised {
+                return Err(status_of(CommandError::rejected(format!(
+                    "session “{}” does not count towards centralised training",
+                    t.session.course
+                ))));
+            }
+            if !t.attendees.contains(&c.application.person_id) {
+                return Err(status_of(CommandError::rejected(format!(
+                    "the candidate did not attend session “{}”",
+                    t.session.course
+                ))));
+            }
+            hours += t.session.class_hours;
+        }
+        Ok(hours)
+    }
+
     /// The approving organisation must be a Party committee.
     async fn check_approver(&self, details: &Details) -> Result<(), Status> {
         let Some(o) = details.approving_organization else {
@@ -229,6 +270,18 @@ impl PipelineService for Api {
             _ => {}
         }
         self.check_approver(&details).await?;
+        let mut details = details;
+        if !details.training_sessions.is_empty() {
+            if step != Step::Training {
+                return Err(invalid(vec![FieldViolation::new(
+                    "details.training_session_ids",
+                    "only a training step names sessions",
+                )]));
+            }
+            details.hours += self
+                .centralised_hours(id, &details.training_sessions)
+                .await?;
+        }
         let command = Command::Record { step, on, details };
         let candidate = self.run(id, &command, ctx, r.expected_version).await?;
         Ok(Response::new(pb::RecordStepResponse {

@@ -745,6 +745,7 @@ proptest! {
                 special_case_reason: if flag { "特殊情况".into() } else { String::new() },
                 months: 5 + people * 2,
                 note: if flag { "备注".into() } else { String::new() },
+                training_sessions: Vec::new(),
             };
             if let Ok(events) = d.decide(&state, &step(s, on, details), now()) {
                 for e in &events {

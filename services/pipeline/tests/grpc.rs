@@ -386,6 +386,40 @@ async fn from_application_to_full_member(mut s: System) {
         .candidates;
     assert_eq!(due.len(), 1, "the overdue talk is listed");
 
+    // Centralised training: a 24-hour Party-knowledge session the worker
+    // attended counts; a skills session does not.
+    let session = |course: &str, kind: pb::CourseKind, counts: bool| {
+        let id = Uuid::now_v7();
+        (
+            id,
+            pb::ScheduleTrainingSessionRequest {
+                session_id: id.to_string(),
+                course: course.to_owned(),
+                kind: kind as i32,
+                base: "县委党校".to_owned(),
+                lecturer: "党校教师".to_owned(),
+                held_on: "2024-03-12".to_owned(),
+                class_hours: 24,
+                counts_as_centralised: counts,
+            },
+        )
+    };
+    let (party_school, school) = session("发展对象集中培训", pb::CourseKind::PartyKnowledge, true);
+    let (skills, skills_request) = session("外卖配送技能", pb::CourseKind::Skills, false);
+    for (id, request) in [(party_school, school), (skills, skills_request)] {
+        s.pipeline
+            .schedule_training_session(request)
+            .await
+            .expect("session");
+        s.pipeline
+            .record_training_attendance(pb::RecordTrainingAttendanceRequest {
+                session_id: id.to_string(),
+                person_ids: vec![worker.to_string()],
+            })
+            .await
+            .expect("attended");
+    }
+
     let steps: Vec<(pb::Step, &str, pb::StepDetails)> = vec![
         (pb::Step::Talk, "2023-01-20", Default::default()),
         (
@@ -423,7 +457,7 @@ async fn from_application_to_full_member(mut s: System) {
             pb::Step::Training,
             "2024-03-15",
             pb::StepDetails {
-                days: 3,
+                training_session_ids: vec![party_school.to_string()],
                 ..Default::default()
             },
         ),
@@ -451,6 +485,38 @@ async fn from_application_to_full_member(mut s: System) {
             .await
             .unwrap_or_else(|e| panic!("{step:?}: {e}"));
     }
+    let c = s
+        .pipeline
+        .get_candidate(pb::GetCandidateRequest {
+            candidate_id: candidate.to_string(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .candidate
+        .expect("candidate");
+    let training = c
+        .steps
+        .iter()
+        .find(|r| r.step == pb::Step::Training as i32)
+        .and_then(|r| r.details.clone())
+        .expect("training");
+    assert_eq!(training.hours, 24, "the session's hours count");
+    // A session that does not count is refused.
+    let refused = s
+        .pipeline
+        .record_step(record(
+            candidate,
+            pb::Step::Training,
+            "2024-03-16",
+            pb::StepDetails {
+                training_session_ids: vec![skills.to_string()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("skills do not count");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
     // The registry follows the stages before membership too.
     let p = wait_for_status(&mut s, worker, org::PartyStatus::DevelopmentTarget).await;
     assert_eq!(p.affiliation_organization_id, branch.to_string());
