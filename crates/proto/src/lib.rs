@@ -26,3 +26,9 @@ pub mod pipeline {
         include!(concat!(env!("OUT_DIR"), "/hongxin.pipeline.v1.rs"));
     }
 }
+
+pub mod care {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.care.v1.rs"));
+    }
+}
