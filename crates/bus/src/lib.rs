@@ -15,6 +15,7 @@ mod envelope;
 mod feed;
 mod jetstream;
 mod relay;
+mod tail;
 
 pub use envelope::{
     HEADER_EVENT_TYPE, HEADER_GLOBAL_POSITION, HEADER_SCHEMA_VERSION, HEADER_STREAM,
@@ -23,5 +24,6 @@ pub use envelope::{
 pub use feed::{Delivery, EventFeed};
 pub use jetstream::{BusError, JetStreamSettings, ensure_stream};
 pub use relay::{OutboxRelay, RelayStatus};
+pub use tail::tail;
 
 pub use hongxin_proto::eventing::v1::EventEnvelope;

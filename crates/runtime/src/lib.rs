@@ -10,6 +10,7 @@
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod fields;
 pub mod grpc;
 pub mod http;
 pub mod shutdown;

@@ -192,9 +192,7 @@ impl Decider for ActivityDecider {
             }
             Command::CheckIn { person_id } => {
                 if !a.registered.contains(person_id) {
-                    return Err(CommandError::rejected(
-                        "only people with a place check in",
-                    ));
+                    return Err(CommandError::rejected("only people with a place check in"));
                 }
                 if a.attended.contains(person_id) {
                     return Ok(vec![]);
@@ -422,11 +420,14 @@ mod tests {
 
     #[test]
     fn past_capacity_people_wait_and_a_withdrawal_promotes_the_first() {
-        given(ActivityDecider, [Event::Planned(plan(1)), registered(7, false)])
-            .when(Command::Register {
-                person_id: Uuid::from_u128(8),
-            })
-            .then([registered(8, true)]);
+        given(
+            ActivityDecider,
+            [Event::Planned(plan(1)), registered(7, false)],
+        )
+        .when(Command::Register {
+            person_id: Uuid::from_u128(8),
+        })
+        .then([registered(8, true)]);
         let state = given(
             ActivityDecider,
             [
@@ -451,7 +452,11 @@ mod tests {
 
     #[test]
     fn check_in_is_for_people_with_a_place_and_counts_once() {
-        let past = [Event::Planned(plan(1)), registered(7, false), registered(8, true)];
+        let past = [
+            Event::Planned(plan(1)),
+            registered(7, false),
+            registered(8, true),
+        ];
         given(ActivityDecider, past.clone())
             .when(Command::CheckIn {
                 person_id: Uuid::from_u128(8),

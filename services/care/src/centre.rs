@@ -222,8 +222,14 @@ pub enum RequestCommand {
         note: String,
     },
     /// A note while working on it.
-    Note { on: NaiveDate, note: String },
-    Rate { rating: u32, comment: String },
+    Note {
+        on: NaiveDate,
+        note: String,
+    },
+    Rate {
+        rating: u32,
+        comment: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,7 +325,10 @@ impl Decider for RequestDecider {
                 let allowed = matches!(
                     (r.state, to),
                     (RequestState::Filed, RequestState::Accepted)
-                        | (RequestState::Filed | RequestState::Accepted, RequestState::Declined)
+                        | (
+                            RequestState::Filed | RequestState::Accepted,
+                            RequestState::Declined
+                        )
                         | (RequestState::Accepted, RequestState::Completed)
                 );
                 if !allowed {
@@ -351,7 +360,9 @@ impl Decider for RequestDecider {
                     return Err(CommandError::Invalid(v));
                 }
                 if r.state != RequestState::Accepted {
-                    return Err(CommandError::rejected("notes are kept while the request is in hand"));
+                    return Err(CommandError::rejected(
+                        "notes are kept while the request is in hand",
+                    ));
                 }
                 Ok(vec![RequestEvent::Progressed {
                     request_id: r.filing.request_id,
@@ -372,7 +383,9 @@ impl Decider for RequestDecider {
                     return Err(CommandError::invalid("comment", "at most 500 characters"));
                 }
                 if !r.state.closed() {
-                    return Err(CommandError::rejected("a request is rated once it is closed"));
+                    return Err(CommandError::rejected(
+                        "a request is rated once it is closed",
+                    ));
                 }
                 if r.rating != 0 {
                     return Err(CommandError::rejected("the request is already rated"));

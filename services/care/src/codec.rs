@@ -5,7 +5,8 @@ use hongxin_domain::DecodeError;
 use uuid::Uuid;
 
 pub(crate) fn id(event_type: &str, raw: &str) -> Result<Uuid, DecodeError> {
-    Uuid::parse_str(raw).map_err(|_| DecodeError::malformed(event_type, format!("{raw:?} is not a UUID")))
+    Uuid::parse_str(raw)
+        .map_err(|_| DecodeError::malformed(event_type, format!("{raw:?} is not a UUID")))
 }
 
 pub(crate) fn optional_id(event_type: &str, raw: &str) -> Result<Option<Uuid>, DecodeError> {

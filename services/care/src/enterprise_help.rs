@@ -56,7 +56,10 @@ impl Decider for PostingDecider {
         match command {
             PostingCommand::Post(p) => {
                 if p.started_on > today {
-                    return Err(CommandError::invalid("started_on", "must not be in the future"));
+                    return Err(CommandError::invalid(
+                        "started_on",
+                        "must not be in the future",
+                    ));
                 }
                 match &state.0 {
                     None => Ok(vec![PostingEvent::Posted(p.clone())]),
@@ -92,9 +95,7 @@ impl Decider for PostingDecider {
     fn evolve(&self, state: PostingState, event: &PostingEvent) -> PostingState {
         match event {
             PostingEvent::Posted(p) => PostingState(Some((p.clone(), None))),
-            PostingEvent::Ended { on, .. } => {
-                PostingState(state.0.map(|(p, _)| (p, Some(*on))))
-            }
+            PostingEvent::Ended { on, .. } => PostingState(state.0.map(|(p, _)| (p, Some(*on)))),
         }
     }
 }
@@ -298,7 +299,10 @@ impl Decider for ProblemDecider {
                     return Err(CommandError::Invalid(v));
                 }
                 if r.raised_on > today {
-                    return Err(CommandError::invalid("raised_on", "must not be in the future"));
+                    return Err(CommandError::invalid(
+                        "raised_on",
+                        "must not be in the future",
+                    ));
                 }
                 let clean = Raising {
                     description: r.description.trim().to_owned(),

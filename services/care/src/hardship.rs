@@ -72,8 +72,14 @@ impl Figures {
             v.push(FieldViolation::new("household.size", "1 to 20 people"));
         }
         for (field, fen) in [
-            ("household.annual_disposable_income_fen", self.annual_income_fen),
-            ("household.unavoidable_expenses_fen", self.unavoidable_expenses_fen),
+            (
+                "household.annual_disposable_income_fen",
+                self.annual_income_fen,
+            ),
+            (
+                "household.unavoidable_expenses_fen",
+                self.unavoidable_expenses_fen,
+            ),
         ] {
             if !(0..=MAX_YEARLY_FEN).contains(&fen) {
                 v.push(FieldViolation::new(
@@ -285,7 +291,10 @@ impl Decider for CaseDecider {
         {
             let mut v = figures.violations();
             if *applied_on > today {
-                v.push(FieldViolation::new("applied_on", "must not be in the future"));
+                v.push(FieldViolation::new(
+                    "applied_on",
+                    "must not be in the future",
+                ));
             }
             if !v.is_empty() {
                 return Err(CommandError::Invalid(v));
@@ -353,7 +362,9 @@ impl Decider for CaseDecider {
                     )));
                 }
                 if c.done(*step).is_some() && !matches!(step, Step::Review) {
-                    return Err(CommandError::rejected(format!("{step:?} is already recorded")));
+                    return Err(CommandError::rejected(format!(
+                        "{step:?} is already recorded"
+                    )));
                 }
                 if *step == Step::HomeVisit && !passed {
                     return Err(CommandError::rejected(
@@ -392,7 +403,11 @@ impl Decider for CaseDecider {
                     ));
                 }
                 if support.kind == SupportKind::InKind {
-                    v.extend(text_violations("support.description", &support.description, 200));
+                    v.extend(text_violations(
+                        "support.description",
+                        &support.description,
+                        200,
+                    ));
                 }
                 if support.on > today || support.on < c.application.applied_on {
                     v.push(FieldViolation::new(
@@ -576,7 +591,10 @@ mod tests {
     #[test]
     fn categories_at_their_boundaries() {
         // Exactly the standard: not below it, so relative.
-        assert_eq!(figures(28_800, 0, false).category(), Some(Category::Relative));
+        assert_eq!(
+            figures(28_800, 0, false).category(),
+            Some(Category::Relative)
+        );
         assert_eq!(figures(28_800, 0, false).monthly_per_capita_fen(), 80_000);
         // One fen less a year: deep.
         let just_below = Figures {
@@ -586,11 +604,23 @@ mod tests {
         assert_eq!(just_below.category(), Some(Category::Deep));
         // Exactly twice the standard: not relative; only an accident counts.
         assert_eq!(figures(57_600, 0, false).category(), None);
-        assert_eq!(figures(57_600, 0, true).category(), Some(Category::Accident));
+        assert_eq!(
+            figures(57_600, 0, true).category(),
+            Some(Category::Accident)
+        );
         // Expenses count against income, and may exceed it.
-        assert_eq!(figures(60_000, 10_000, false).category(), Some(Category::Relative));
-        assert_eq!(figures(10_000, 30_000, false).category(), Some(Category::Deep));
-        assert_eq!(figures(10_000, 30_000, false).monthly_per_capita_fen(), -55_556);
+        assert_eq!(
+            figures(60_000, 10_000, false).category(),
+            Some(Category::Relative)
+        );
+        assert_eq!(
+            figures(10_000, 30_000, false).category(),
+            Some(Category::Deep)
+        );
+        assert_eq!(
+            figures(10_000, 30_000, false).monthly_per_capita_fen(),
+            -55_556
+        );
     }
 
     fn applied() -> Event {
@@ -610,7 +640,11 @@ mod tests {
             step,
             on: NaiveDate::from_ymd_opt(2022, 4, d).unwrap_or_default(),
             passed,
-            note: if step == Step::Exit { "收入改善".into() } else { String::new() },
+            note: if step == Step::Exit {
+                "收入改善".into()
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -695,7 +729,9 @@ mod tests {
                 },
             }]);
         assert_eq!(state.0.map(|c| c.support_total_fen()), Some(200_000));
-        let Command::Give(s) = give else { unreachable!() };
+        let Command::Give(s) = give else {
+            unreachable!()
+        };
         given(CaseDecider, approved.clone())
             .when(Command::Give(Support {
                 amount_fen: 0,

@@ -26,7 +26,10 @@ pub struct Opening {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Open(Opening),
-    StockIn { quantity: i64, on: NaiveDate },
+    StockIn {
+        quantity: i64,
+        on: NaiveDate,
+    },
     HandOut {
         recipient: Uuid,
         to_station: bool,

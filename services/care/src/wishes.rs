@@ -140,7 +140,9 @@ impl Decider for WishDecider {
                     return Err(CommandError::Invalid(v));
                 }
                 if w.claimant.is_none() {
-                    return Err(CommandError::rejected("a wish is claimed before it is fulfilled"));
+                    return Err(CommandError::rejected(
+                        "a wish is claimed before it is fulfilled",
+                    ));
                 }
                 Ok(vec![Event::Fulfilled {
                     wish_id,

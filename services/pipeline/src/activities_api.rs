@@ -7,6 +7,7 @@ use hongxin_domain::{
 use hongxin_organization::client::References;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pb;
+use hongxin_runtime::fields::Fields;
 use hongxin_runtime::{command_context, status_of};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -16,42 +17,6 @@ use crate::pairing::{self, PairDecider};
 use crate::party_day::{self, Month, PartyDayDecider};
 use crate::posts::{self, PostDecider};
 use crate::training::{self, CourseKind, SessionDecider};
-
-/// Field problems gathered across a request.
-#[derive(Default)]
-struct Problems(Vec<FieldViolation>);
-
-impl Problems {
-    fn id(&mut self, field: &str, raw: &str) -> Option<Uuid> {
-        match Uuid::parse_str(raw).ok().filter(|u| !u.is_nil()) {
-            Some(id) => Some(id),
-            None => {
-                self.0.push(FieldViolation::new(field, "must be a UUID"));
-                None
-            }
-        }
-    }
-
-    fn day(&mut self, field: &str, raw: &str) -> Option<chrono::NaiveDate> {
-        let day = hongxin_domain::time::parse_day(raw);
-        if day.is_none() {
-            self.0
-                .push(FieldViolation::new(field, "must be a date, YYYY-MM-DD"));
-        }
-        day
-    }
-
-    fn ids(&mut self, field: &str, raw: &[String]) -> Vec<Uuid> {
-        raw.iter()
-            .enumerate()
-            .filter_map(|(i, r)| self.id(&format!("{field}[{i}]"), r))
-            .collect()
-    }
-
-    fn fail(self) -> Status {
-        status_of(CommandError::Invalid(self.0))
-    }
-}
 
 async fn handle<D: Decider>(
     handler: &CommandHandler<D>,
@@ -109,14 +74,11 @@ impl Api {
     ) -> Result<Response<pb::StartPairResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let pair_id = p.id("pair_id", &r.pair_id);
         let kind = pairing::Kind::from_wire(r.kind);
         if kind.is_none() {
-            p.0.push(FieldViolation::new(
-                "kind",
-                "must be development or cultivation",
-            ));
+            p.push("kind", "must be development or cultivation");
         }
         let member = p.id("member_person_id", &r.member_person_id);
         let partner = p.id("partner_person_id", &r.partner_person_id);
@@ -198,7 +160,7 @@ impl Api {
     ) -> Result<Response<pb::NotePairResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let (Some(id), Some(on)) = (p.id("pair_id", &r.pair_id), p.day("on", &r.on)) else {
             return Err(p.fail());
         };
@@ -215,7 +177,7 @@ impl Api {
     ) -> Result<Response<pb::EndPairResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let (Some(id), Some(on)) = (p.id("pair_id", &r.pair_id), p.day("ended_on", &r.ended_on))
         else {
             return Err(p.fail());
@@ -232,14 +194,11 @@ impl Api {
     ) -> Result<Response<pb::ScheduleTrainingSessionResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let id = p.id("session_id", &r.session_id);
         let kind = CourseKind::from_wire(r.kind);
         if kind.is_none() {
-            p.0.push(FieldViolation::new(
-                "kind",
-                "must be a known kind of course",
-            ));
+            p.push("kind", "must be a known kind of course");
         }
         let held_on = p.day("held_on", &r.held_on);
         let (Some(id), Some(kind), Some(held_on)) = (id, kind, held_on) else {
@@ -267,10 +226,10 @@ impl Api {
     ) -> Result<Response<pb::RecordTrainingAttendanceResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let id = p.id("session_id", &r.session_id);
         let people = p.ids("person_ids", &r.person_ids);
-        let Some(id) = id.filter(|_| p.0.is_empty()) else {
+        let Some(id) = id.filter(|_| p.is_empty()) else {
             return Err(p.fail());
         };
         self.known_people("person_ids", &people).await?;
@@ -292,10 +251,10 @@ impl Api {
     ) -> Result<Response<pb::SchedulePartyDayResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let month = Month::parse(&r.month);
         if month.is_none() {
-            p.0.push(FieldViolation::new("month", "must be YYYY-MM"));
+            p.push("month", "must be YYYY-MM");
         }
         let host = p.id("host_organization_id", &r.host_organization_id);
         let on = p.day("scheduled_on", &r.scheduled_on);
@@ -345,17 +304,17 @@ impl Api {
     ) -> Result<Response<pb::RecordPartyDayResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let month = Month::parse(&r.month);
         if month.is_none() {
-            p.0.push(FieldViolation::new("month", "must be YYYY-MM"));
+            p.push("month", "must be YYYY-MM");
         }
         let on = p.day("held_on", &r.held_on);
         let attendees = p.ids("attendee_person_ids", &r.attendee_person_ids);
         let (Some(month), Some(on)) = (month, on) else {
             return Err(p.fail());
         };
-        if !p.0.is_empty() {
+        if !p.is_empty() {
             return Err(p.fail());
         }
         self.known_people("attendee_person_ids", &attendees).await?;
@@ -372,11 +331,11 @@ impl Api {
     ) -> Result<Response<pb::PublishPostResponse>, Status> {
         let ctx = command_context(&request);
         let r = request.into_inner();
-        let mut p = Problems::default();
+        let mut p = Fields::default();
         let id = p.id("post_id", &r.post_id);
         let kind = posts::Kind::from_wire(r.kind);
         if kind.is_none() {
-            p.0.push(FieldViolation::new("kind", "must be a known kind of post"));
+            p.push("kind", "must be a known kind of post");
         }
         let author = if r.author_person_id.is_empty() {
             Some(None)

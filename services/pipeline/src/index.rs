@@ -3,14 +3,11 @@
 //! the start, so it is complete after catching up and stays live; an
 //! application made through this process is added at once.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use futures::StreamExt as _;
 use hongxin_eventstore::EventStore;
 use hongxin_proto::pipeline::v1 as pb;
 use prost::Message as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, Default)]
@@ -39,41 +36,19 @@ impl CandidateIndex {
     }
 
     /// Follows `store` from its first event until `shutdown`, adding every
-    /// application; restarts from the last position after a failure.
+    /// application.
     pub async fn follow(self, store: EventStore, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut position = 0;
-        loop {
-            let mut events = store.follow(position);
-            loop {
-                let next = tokio::select! {
-                    _ = &mut shutdown => return,
-                    n = events.next() => n,
-                };
-                match next {
-                    Some(Ok(e)) => {
-                        position = e.global_position;
-                        if e.event_type == "CandidateApplied"
-                            && let Ok(a) = pb::CandidateApplied::decode(e.payload.as_slice())
-                            && let (Ok(o), Ok(c)) = (
-                                Uuid::parse_str(&a.organization_id),
-                                Uuid::parse_str(&a.candidate_id),
-                            )
-                        {
-                            self.insert(o, c);
-                        }
-                    }
-                    Some(Err(err)) => {
-                        tracing::warn!(error = %err, "candidate index: store read failed; retrying");
-                        break;
-                    }
-                    None => return,
-                }
+        hongxin_bus::tail(store, shutdown, |e| {
+            if e.event_type == "CandidateApplied"
+                && let Ok(a) = pb::CandidateApplied::decode(e.payload.as_slice())
+                && let (Ok(o), Ok(c)) = (
+                    Uuid::parse_str(&a.organization_id),
+                    Uuid::parse_str(&a.candidate_id),
+                )
+            {
+                self.insert(o, c);
             }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        })
+        .await;
     }
 }
