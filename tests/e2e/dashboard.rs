@@ -919,26 +919,7 @@ async fn the_development_funnel_and_the_capability_figures_reach_the_dashboard()
     use hongxin_pipeline::rules::RuleSet;
     use hongxin_pipeline::training::{self, SessionDecider};
 
-    let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("pipeline.db"),
-    })
-    .await
-    .expect("store");
-    let projection = Projection::open(&ProjectionDb::Sqlite {
-        path: dir.path().join("projection.db"),
-    })
-    .await
-    .expect("projection");
-    let shutdown = Shutdown::new();
-    let feed = EventFeed::in_process(store.clone(), "pipeline", "projection")
-        .await
-        .expect("feed");
-    {
-        let p = projection.clone();
-        let s = shutdown.clone();
-        tokio::spawn(async move { p.run("pipeline", feed, s).await });
-    }
+    let (store, projection, shutdown, _dir) = single_context("pipeline").await;
     let ctx = CommandContext::new("test");
     let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("day");
     // Three applicants; one talked to and confirmed as activist.
@@ -1057,20 +1038,7 @@ async fn the_development_funnel_and_the_capability_figures_reach_the_dashboard()
         .await
         .expect("post");
     // 3 applications, 2 steps, 1 pair, 1 session, 2 attendances, 1 post.
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if projection
-                .freshness()
-                .get("pipeline")
-                .is_some_and(|f| f.position >= 10)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the projection did not catch up");
+    wait_context(&projection, "pipeline", 10).await;
     let o = overview(&projection).await;
     let d = &o["development"];
     assert_eq!(
@@ -1091,5 +1059,248 @@ async fn the_development_funnel_and_the_capability_figures_reach_the_dashboard()
         ],
         [Some(1), Some(1), Some(3), Some(1)]
     );
+    shutdown.trigger();
+}
+
+/// One context's SQLite store with a projection following it in process.
+async fn single_context(
+    context: &'static str,
+) -> (EventStore, Projection, Shutdown, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join(format!("{context}.db")),
+    })
+    .await
+    .expect("store");
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let shutdown = Shutdown::new();
+    let feed = EventFeed::in_process(store.clone(), context, "projection")
+        .await
+        .expect("feed");
+    let (p, s) = (projection.clone(), shutdown.clone());
+    tokio::spawn(async move { p.run(context, feed, s).await });
+    (store, projection, shutdown, dir)
+}
+
+/// Waits until the projection has applied `n` events of `context`.
+async fn wait_context(p: &Projection, context: &str, n: u64) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if p.freshness().get(context).is_some_and(|f| f.position >= n) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the projection did not catch up in time");
+}
+
+#[tokio::test]
+async fn the_service_figures_reach_the_dashboard() {
+    use hongxin_care::{activity, centre, hardship, supplies, wishes};
+
+    let (store, projection, shutdown, _dir) = single_context("care").await;
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2022, m, d).expect("day");
+    async fn run<D: hongxin_domain::Decider>(
+        store: &EventStore,
+        decider: D,
+        id: Uuid,
+        commands: Vec<D::Command>,
+    ) {
+        let handler = CommandHandler::new(store.clone(), decider);
+        for c in commands {
+            handler
+                .handle(
+                    &CommandHandler::<D>::stream_id(id),
+                    &c,
+                    &CommandContext::new("test"),
+                    RetryPolicy::Never,
+                )
+                .await
+                .expect("command");
+        }
+    }
+    // Two requests: one completed on time and one late.
+    let item = centre::Item {
+        item_id: Uuid::now_v7(),
+        name: "法律咨询".into(),
+        department: "县司法局".into(),
+        function: "法律援助".into(),
+        turnaround_days: 3,
+    };
+    for completed_on in [day(5, 4), day(5, 9)] {
+        let request_id = Uuid::now_v7();
+        run(
+            &store,
+            centre::RequestDecider,
+            request_id,
+            vec![
+                centre::RequestCommand::File {
+                    request_id,
+                    item: item.clone(),
+                    person_id: Uuid::now_v7(),
+                    text: "欠薪咨询".into(),
+                    filed_on: day(5, 2),
+                },
+                centre::RequestCommand::Progress {
+                    to: centre::RequestState::Accepted,
+                    on: day(5, 3),
+                    note: String::new(),
+                },
+                centre::RequestCommand::Progress {
+                    to: centre::RequestState::Completed,
+                    on: completed_on,
+                    note: String::new(),
+                },
+            ],
+        )
+        .await;
+    }
+    // An activity with two check-ins (one person checking in twice).
+    let activity_id = Uuid::now_v7();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    run(
+        &store,
+        activity::ActivityDecider,
+        activity_id,
+        vec![
+            activity::Command::Plan(activity::Plan {
+                activity_id,
+                kind: activity::Kind::Sports,
+                title: "骑手运动会".into(),
+                organiser: "县总工会".into(),
+                place: "体育馆".into(),
+                held_on: day(6, 1),
+                capacity: 10,
+            }),
+            activity::Command::Register { person_id: a },
+            activity::Command::Register { person_id: b },
+            activity::Command::CheckIn { person_id: a },
+            activity::Command::CheckIn { person_id: a },
+            activity::Command::CheckIn { person_id: b },
+        ],
+    )
+    .await;
+    // An approved hardship case with ¥2,350.50 of support.
+    let case_id = Uuid::now_v7();
+    let mut commands = vec![hardship::Command::Apply {
+        case_id,
+        person_id: Uuid::now_v7(),
+        figures: hardship::Figures {
+            household_size: 2,
+            annual_income_fen: 1_000_000,
+            unavoidable_expenses_fen: 0,
+            standard_fen: 80_000,
+            accident: false,
+        },
+        sealed_household: vec![1, 2, 3],
+        applied_on: day(3, 1),
+    }];
+    for (step, d) in [
+        (hardship::Step::UnionReview, 2),
+        (hardship::Step::HomeVisit, 3),
+        (hardship::Step::CrossCheck, 4),
+        (hardship::Step::Notice, 5),
+        (hardship::Step::Approval, 10),
+    ] {
+        commands.push(hardship::Command::Record {
+            step,
+            on: day(3, d),
+            passed: true,
+            note: String::new(),
+        });
+    }
+    commands.push(hardship::Command::Give(hardship::Support {
+        support_id: Uuid::now_v7(),
+        kind: hardship::SupportKind::Cash,
+        amount_fen: 235_050,
+        description: String::new(),
+        giver: "县总工会".into(),
+        on: day(3, 20),
+    }));
+    run(&store, hardship::CaseDecider, case_id, commands).await;
+    // Supplies: 7 packs of ¥35.50.
+    let campaign_id = Uuid::now_v7();
+    run(
+        &store,
+        supplies::CampaignDecider,
+        campaign_id,
+        vec![
+            supplies::Command::Open(supplies::Opening {
+                campaign_id,
+                name: "夏送清凉".into(),
+                item: "防暑包".into(),
+                unit_value_fen: 3_550,
+            }),
+            supplies::Command::StockIn {
+                quantity: 10,
+                on: day(7, 1),
+            },
+            supplies::Command::HandOut {
+                recipient: Uuid::now_v7(),
+                to_station: false,
+                quantity: 7,
+                on: day(7, 2),
+            },
+        ],
+    )
+    .await;
+    // A wish received, claimed and fulfilled.
+    let wish_id = Uuid::now_v7();
+    run(
+        &store,
+        wishes::WishDecider,
+        wish_id,
+        vec![
+            wishes::Command::Receive(wishes::Wish {
+                wish_id,
+                person_id: Uuid::now_v7(),
+                title: "电风扇".into(),
+                received_on: day(6, 1),
+                post_id: None,
+            }),
+            wishes::Command::Claim {
+                claimant: Uuid::now_v7(),
+                on: day(6, 2),
+            },
+            wishes::Command::Fulfil {
+                on: day(6, 3),
+                evidence: "已送达".into(),
+            },
+        ],
+    )
+    .await;
+    let head = store.head_position().await.expect("head");
+    wait_context(&projection, "care", head).await;
+    let o = overview(&projection).await;
+    let v = &o["service"];
+    let n = |k: &str| v[k].as_i64();
+    assert_eq!(
+        [
+            n("requests"),
+            n("requests_completed"),
+            n("requests_on_time"),
+            n("requests_overdue")
+        ],
+        [Some(2), Some(2), Some(1), Some(1)]
+    );
+    assert_eq!(
+        [n("activities_held"), n("activity_participants")],
+        [Some(1), Some(2)]
+    );
+    assert_eq!(
+        [
+            n("hardship_cases_approved"),
+            n("hardship_support_fen"),
+            n("supplies_value_fen")
+        ],
+        [Some(1), Some(235_050), Some(24_850)]
+    );
+    assert_eq!([n("wishes"), n("wishes_fulfilled")], [Some(1), Some(1)]);
     shutdown.trigger();
 }

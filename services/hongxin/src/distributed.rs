@@ -53,6 +53,7 @@ fn settings_of(config: &Config) -> JetStreamSettings {
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     store(config, hongxin_organization::CONTEXT).await?;
     store(config, hongxin_pipeline::CONTEXT).await?;
+    store(config, hongxin_care::CONTEXT).await?;
     Projection::open(&ProjectionDb::Postgres {
         url: database_url(config)?,
         schema: "projection".to_owned(),
@@ -153,6 +154,76 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
             Some(config.ports.metrics)
         }
+        Service::Care => {
+            let settings: hongxin_care::Settings = config
+                .section("care")
+                .context("the [care] section of the configuration is not valid")?;
+            let store = store(&config, hongxin_care::CONTEXT).await?;
+            let js = jetstream(&config).await?;
+            let relay = OutboxRelay::new(store.clone(), js.clone(), hongxin_care::CONTEXT)
+                .with_settings(settings_of(&config));
+            tasks.spawn({
+                let s = shutdown.clone();
+                async move {
+                    relay.run(s.wait()).await;
+                    Ok(())
+                }
+            });
+            let vault = crate::keys::vault(&config, &store)?;
+            let wishes = EventFeed::jetstream(
+                &js,
+                hongxin_pipeline::CONTEXT,
+                "care-wishes",
+                &settings_of(&config),
+            )
+            .await?;
+            let erasures = EventFeed::jetstream(
+                &js,
+                hongxin_organization::CONTEXT,
+                "care-erasures",
+                &settings_of(&config),
+            )
+            .await?;
+            tasks.spawn({
+                let (store, s) = (store.clone(), shutdown.clone());
+                async move {
+                    hongxin_care::follow_wishes(store, Arc::new(SystemClock), wishes, s.wait())
+                        .await;
+                    Ok(())
+                }
+            });
+            tasks.spawn({
+                let (vault, s) = (vault.clone(), shutdown.clone());
+                async move {
+                    hongxin_care::follow_erasures(vault, erasures, s.wait()).await;
+                    Ok(())
+                }
+            });
+            let directory = hongxin_organization::client::Directory::connect_lazy(
+                &config.organization_url(),
+                crate::embedded::DIRECTORY_DEADLINE,
+            )?;
+            let built = hongxin_care::build(
+                SocketAddr::new(config.host, config.ports.care),
+                store.clone(),
+                vault,
+                &settings,
+                directory,
+                Arc::new(SystemClock),
+                grace,
+            )
+            .await?;
+            tasks.spawn({
+                let (index, s) = (built.index.clone(), shutdown.clone());
+                async move {
+                    index.follow(store, s.wait()).await;
+                    Ok(())
+                }
+            });
+            println!("care: grpc://{}:{}", config.host, built.app.port());
+            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            Some(config.ports.metrics)
+        }
         Service::Projection => {
             let projection = Projection::open(&ProjectionDb::Postgres {
                 url: database_url(&config)?,
@@ -160,7 +231,11 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             })
             .await?;
             let js = jetstream(&config).await?;
-            for context in [hongxin_organization::CONTEXT, hongxin_pipeline::CONTEXT] {
+            for context in [
+                hongxin_organization::CONTEXT,
+                hongxin_pipeline::CONTEXT,
+                hongxin_care::CONTEXT,
+            ] {
                 let feed =
                     EventFeed::jetstream(&js, context, "projection", &settings_of(&config)).await?;
                 let p = projection.clone();

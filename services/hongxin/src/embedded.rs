@@ -12,6 +12,7 @@ use hongxin_organization::client::Directory;
 use hongxin_organization::membership::MembershipFollower;
 use hongxin_projection::{Projection, ProjectionDb};
 use hongxin_runtime::{Config, Shutdown};
+use hongxin_vault::Vault;
 
 /// How long one service waits for another's answer.
 pub(crate) const DIRECTORY_DEADLINE: Duration = Duration::from_secs(3);
@@ -20,6 +21,7 @@ pub(crate) const DIRECTORY_DEADLINE: Duration = Duration::from_secs(3);
 struct Stores {
     organization: EventStore,
     pipeline: EventStore,
+    care: EventStore,
     projection: Projection,
 }
 
@@ -35,6 +37,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     };
     let organization = open(hongxin_organization::CONTEXT).await?;
     let pipeline = open(hongxin_pipeline::CONTEXT).await?;
+    let care = open(hongxin_care::CONTEXT).await?;
     let projection = Projection::open(&ProjectionDb::Sqlite {
         path: config.data_dir.join("projection.db"),
     })
@@ -42,6 +45,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     Ok(Stores {
         organization,
         pipeline,
+        care,
         projection,
     })
 }
@@ -60,11 +64,15 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let pipeline_settings: hongxin_pipeline::Settings = config
         .section("pipeline")
         .context("the [pipeline] section of the configuration is not valid")?;
+    let care_settings: hongxin_care::Settings = config
+        .section("care")
+        .context("the [care] section of the configuration is not valid")?;
+    let master_key = crate::keys::master_key(&config)?;
 
     let organization = hongxin_organization::build(
         SocketAddr::new(config.host, config.ports.organization),
         stores.organization.clone(),
-        crate::keys::vault(&config, &stores.organization)?,
+        Vault::new(stores.organization.clone(), master_key.clone()),
         Arc::new(SystemClock),
         grace,
     )
@@ -79,6 +87,17 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         SocketAddr::new(config.host, config.ports.pipeline),
         stores.pipeline.clone(),
         &pipeline_settings,
+        directory.clone(),
+        Arc::new(SystemClock),
+        grace,
+    )
+    .await?;
+    let care_vault = Vault::new(stores.care.clone(), master_key);
+    let care = hongxin_care::build(
+        SocketAddr::new(config.host, config.ports.care),
+        stores.care.clone(),
+        care_vault.clone(),
+        &care_settings,
         directory,
         Arc::new(SystemClock),
         grace,
@@ -105,12 +124,18 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         config.host,
         pipeline.app.port()
     );
+    println!(
+        "  care:          grpc://{}:{}",
+        config.host,
+        care.app.port()
+    );
     println!("press Ctrl-C to stop");
 
     let mut tasks = tokio::task::JoinSet::new();
     for (context, store) in [
         (hongxin_organization::CONTEXT, &stores.organization),
         (hongxin_pipeline::CONTEXT, &stores.pipeline),
+        (hongxin_care::CONTEXT, &stores.care),
     ] {
         let feed = EventFeed::in_process(store.clone(), context, "projection").await?;
         let p = stores.projection.clone();
@@ -143,7 +168,37 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    {
+        let wishes = EventFeed::in_process(
+            stores.pipeline.clone(),
+            hongxin_pipeline::CONTEXT,
+            "care-wishes",
+        )
+        .await?;
+        let erasures = EventFeed::in_process(
+            stores.organization.clone(),
+            hongxin_organization::CONTEXT,
+            "care-erasures",
+        )
+        .await?;
+        let (store, s) = (stores.care.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            hongxin_care::follow_wishes(store, Arc::new(SystemClock), wishes, s.wait()).await;
+            Ok(())
+        });
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            hongxin_care::follow_erasures(care_vault, erasures, s.wait()).await;
+            Ok(())
+        });
+        let (index, store, s) = (care.index.clone(), stores.care.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            index.follow(store, s.wait()).await;
+            Ok(())
+        });
+    }
     tasks.spawn(organization.run_until_stopped(shutdown.clone()));
+    tasks.spawn(care.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
     let router = hongxin_projection::routes(stores.projection.clone())
         .merge(hongxin_runtime::http::ops_routes());
@@ -154,6 +209,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let result = supervise(&mut tasks, &shutdown).await;
     stores.organization.close().await;
     stores.pipeline.close().await;
+    stores.care.close().await;
     result
 }
 

@@ -51,6 +51,7 @@ enum Command {
 pub(crate) enum Service {
     Organization,
     Pipeline,
+    Care,
     Projection,
 }
 

@@ -1,5 +1,6 @@
 //! Applying one event to the read models, exactly once in effect.
 
+use hongxin_proto::care::v1 as care;
 use hongxin_proto::eventing::v1::EventEnvelope;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
@@ -548,6 +549,7 @@ async fn apply_to_models(
             .execute(&mut **tx)
             .await?;
         }
+        ("care", _) => care_models(tx, e).await?,
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
@@ -604,5 +606,219 @@ async fn set_stage(
         .bind(stage)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// The care context's read models.
+async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
+    match e.event_type.as_str() {
+        "ServiceRequestFiled" => {
+            let Some(r) = decode::<care::ServiceRequestFiled>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO service_requests (request_id, department, filed_on, due_on, state, rating) \
+                 VALUES ($1, $2, $3, $4, 'filed', 0) ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(r.request_id)
+            .bind(r.department)
+            .bind(r.filed_on)
+            .bind(r.due_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "ServiceRequestProgressed" => {
+            let Some(r) = decode::<care::ServiceRequestProgressed>(e) else {
+                return Ok(());
+            };
+            let state = care::RequestState::try_from(r.state)
+                .map(|s| wire_name(s.as_str_name(), "REQUEST_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            let closes = matches!(state.as_str(), "completed" | "declined");
+            sqlx::query(
+                "UPDATE service_requests SET state = $2, \
+                 closed_on = CASE WHEN $3 = 1 THEN $4 ELSE closed_on END WHERE request_id = $1",
+            )
+            .bind(r.request_id)
+            .bind(state)
+            .bind(i32::from(closes))
+            .bind(r.on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "ServiceRequestRated" => {
+            let Some(r) = decode::<care::ServiceRequestRated>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE service_requests SET rating = $2 WHERE request_id = $1")
+                .bind(r.request_id)
+                .bind(i64::from(r.rating))
+                .execute(&mut **tx)
+                .await?;
+        }
+        "EnterpriseProblemRaised" => {
+            let Some(p) = decode::<care::EnterpriseProblemRaised>(e) else {
+                return Ok(());
+            };
+            let kind = care::ProblemKind::try_from(p.kind)
+                .map(|k| wire_name(k.as_str_name(), "PROBLEM_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO enterprise_problems (problem_id, kind, state) VALUES ($1, $2, 'raised') \
+                 ON CONFLICT (problem_id) DO NOTHING",
+            )
+            .bind(p.problem_id)
+            .bind(kind)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "EnterpriseProblemProgressed" => {
+            let Some(p) = decode::<care::EnterpriseProblemProgressed>(e) else {
+                return Ok(());
+            };
+            let state = care::ProblemState::try_from(p.state)
+                .map(|s| wire_name(s.as_str_name(), "PROBLEM_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query("UPDATE enterprise_problems SET state = $2 WHERE problem_id = $1")
+                .bind(p.problem_id)
+                .bind(state)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "ActivityPlanned" => {
+            let Some(a) = decode::<care::ActivityPlanned>(e) else {
+                return Ok(());
+            };
+            let kind = care::ActivityKind::try_from(a.kind)
+                .map(|k| wire_name(k.as_str_name(), "ACTIVITY_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO care_activities (activity_id, kind, held_on, cancelled) VALUES ($1, $2, $3, 0) \
+                 ON CONFLICT (activity_id) DO NOTHING",
+            )
+            .bind(a.activity_id)
+            .bind(kind)
+            .bind(a.held_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "ActivityCheckedIn" => {
+            let Some(a) = decode::<care::ActivityCheckedIn>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO care_participants (activity_id, person_id) VALUES ($1, $2) \
+                 ON CONFLICT (activity_id, person_id) DO NOTHING",
+            )
+            .bind(a.activity_id)
+            .bind(a.person_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "ActivityCancelled" => {
+            let Some(a) = decode::<care::ActivityCancelled>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE care_activities SET cancelled = 1 WHERE activity_id = $1")
+                .bind(a.activity_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "HardshipApplied" => {
+            let Some(h) = decode::<care::HardshipApplied>(e) else {
+                return Ok(());
+            };
+            let category = care::HardshipCategory::try_from(h.category)
+                .map(|c| wire_name(c.as_str_name(), "HARDSHIP_CATEGORY_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO hardship_cases (case_id, category, approved, support_fen) \
+                 VALUES ($1, $2, 0, 0) ON CONFLICT (case_id) DO NOTHING",
+            )
+            .bind(h.case_id)
+            .bind(category)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "HardshipStepRecorded" => {
+            let Some(h) = decode::<care::HardshipStepRecorded>(e) else {
+                return Ok(());
+            };
+            if h.step == care::HardshipStep::Approval as i32 && h.passed {
+                sqlx::query("UPDATE hardship_cases SET approved = 1 WHERE case_id = $1")
+                    .bind(h.case_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        "HardshipSupportGiven" => {
+            let Some(h) = decode::<care::HardshipSupportGiven>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "UPDATE hardship_cases SET support_fen = support_fen + $2 WHERE case_id = $1",
+            )
+            .bind(h.case_id)
+            .bind(h.support.map_or(0, |s| s.amount_fen))
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CampaignOpened" => {
+            let Some(c) = decode::<care::CampaignOpened>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO supply_campaigns (campaign_id, name, handed_out, value_handed_out_fen) \
+                 VALUES ($1, $2, 0, 0) ON CONFLICT (campaign_id) DO NOTHING",
+            )
+            .bind(c.campaign_id)
+            .bind(c.name)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CampaignHandedOut" => {
+            let Some(c) = decode::<care::CampaignHandedOut>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "UPDATE supply_campaigns SET handed_out = handed_out + $2, \
+                 value_handed_out_fen = value_handed_out_fen + $3 WHERE campaign_id = $1",
+            )
+            .bind(c.campaign_id)
+            .bind(c.quantity)
+            .bind(c.value_fen)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "MicroWishReceived" | "MicroWishClaimed" | "MicroWishReleased" | "MicroWishFulfilled" => {
+            let (wish_id, state) = match e.event_type.as_str() {
+                "MicroWishReceived" => {
+                    decode::<care::MicroWishReceived>(e).map(|w| (w.wish_id, "open"))
+                }
+                "MicroWishClaimed" => {
+                    decode::<care::MicroWishClaimed>(e).map(|w| (w.wish_id, "claimed"))
+                }
+                "MicroWishReleased" => {
+                    decode::<care::MicroWishReleased>(e).map(|w| (w.wish_id, "open"))
+                }
+                _ => decode::<care::MicroWishFulfilled>(e).map(|w| (w.wish_id, "fulfilled")),
+            }
+            .unzip();
+            let (Some(wish_id), Some(state)) = (wish_id, state) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO micro_wishes (wish_id, state) VALUES ($1, $2) \
+                 ON CONFLICT (wish_id) DO UPDATE SET state = excluded.state",
+            )
+            .bind(wish_id)
+            .bind(state)
+            .execute(&mut **tx)
+            .await?;
+        }
+        _ => {
+            tracing::debug!(event_type = %e.event_type, "no care read model for this event type");
+        }
+    }
     Ok(())
 }

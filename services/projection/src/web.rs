@@ -47,6 +47,28 @@ struct Overview {
     governance: Governance,
     development: Development,
     capability: Capability,
+    service: Service,
+}
+
+/// The service leads: figures from the care context.
+#[derive(Serialize, sqlx::FromRow)]
+struct Service {
+    requests: i64,
+    requests_completed: i64,
+    /// Completed by the promised day.
+    requests_on_time: i64,
+    /// Open past the promised day, or completed after it.
+    requests_overdue: i64,
+    problems_raised: i64,
+    problems_solved: i64,
+    activities_held: i64,
+    /// People checked in, each once per activity.
+    activity_participants: i64,
+    hardship_cases_approved: i64,
+    hardship_support_fen: i64,
+    supplies_value_fen: i64,
+    wishes: i64,
+    wishes_fulfilled: i64,
 }
 
 /// The capability leads beyond the funnel: pairs, training, theme Party
@@ -414,6 +436,27 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .await
     .map_err(fail)?;
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
+    let service: Service = sqlx::query_as(
+        "SELECT \
+         (SELECT COUNT(*) FROM service_requests) AS requests, \
+         (SELECT COUNT(*) FROM service_requests WHERE state = 'completed') AS requests_completed, \
+         (SELECT COUNT(*) FROM service_requests WHERE state = 'completed' AND closed_on <= due_on) AS requests_on_time, \
+         (SELECT COUNT(*) FROM service_requests WHERE (state = 'completed' AND closed_on > due_on) \
+              OR (state IN ('filed', 'accepted') AND due_on < $1)) AS requests_overdue, \
+         (SELECT COUNT(*) FROM enterprise_problems) AS problems_raised, \
+         (SELECT COUNT(*) FROM enterprise_problems WHERE state = 'solved') AS problems_solved, \
+         (SELECT COUNT(*) FROM care_activities WHERE cancelled = 0) AS activities_held, \
+         (SELECT COUNT(*) FROM care_participants) AS activity_participants, \
+         (SELECT COUNT(*) FROM hardship_cases WHERE approved = 1) AS hardship_cases_approved, \
+         (SELECT CAST(COALESCE(SUM(support_fen), 0) AS BIGINT) FROM hardship_cases) AS hardship_support_fen, \
+         (SELECT CAST(COALESCE(SUM(value_handed_out_fen), 0) AS BIGINT) FROM supply_campaigns) AS supplies_value_fen, \
+         (SELECT COUNT(*) FROM micro_wishes) AS wishes, \
+         (SELECT COUNT(*) FROM micro_wishes WHERE state = 'fulfilled') AS wishes_fulfilled",
+    )
+    .bind(hongxin_domain::time::format_day(today))
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
     let governance = governance(p.pool(), today).await.map_err(fail)?;
     let contexts = p
         .freshness()
@@ -436,6 +479,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         governance,
         development,
         capability,
+        service,
     }))
 }
 
