@@ -8,6 +8,7 @@
 //! Architecture Invariant: deciders know nothing of storage, transport or
 //! wire types; event payload encoding lives beside them in [`DomainEvent`].
 
+pub mod calendar;
 mod clock;
 mod error;
 mod handler;
