@@ -92,7 +92,10 @@ impl Calendar {
         // At most a few years of days: bounded however the calendar looks.
         for _ in 0..5000 {
             let day = local.date();
-            let (open, close) = (day.and_time(hours_of_day.start), day.and_time(hours_of_day.end));
+            let (open, close) = (
+                day.and_time(hours_of_day.start),
+                day.and_time(hours_of_day.end),
+            );
             if !self.is_working_day(day) || local >= close {
                 local = day
                     .succ_opt()
@@ -172,11 +175,20 @@ mod tests {
         let cal = Calendar::new((1..=7).map(|d| day(2026, 10, d)), []);
         let hours = WorkingHours::default();
         // Friday 25 Sep 16:00 + 4 h: 1 h on Friday, 3 h on Monday → 12:00.
-        assert_eq!(cal.add_working_hours(at(25, 16, 0), 4, hours), at(28, 12, 0));
+        assert_eq!(
+            cal.add_working_hours(at(25, 16, 0), 4, hours),
+            at(28, 12, 0)
+        );
         // Reported at night: the clock starts at 09:00 the next working day.
-        assert_eq!(cal.add_working_hours(at(28, 22, 30), 2, hours), at(29, 11, 0));
+        assert_eq!(
+            cal.add_working_hours(at(28, 22, 30), 2, hours),
+            at(29, 11, 0)
+        );
         // Across National Day: Wed 30 Sep 15:00 + 8 h → Thu 8 Oct 15:00.
-        let oct8 = Utc.with_ymd_and_hms(2026, 10, 8, 7, 0, 0).single().expect("time");
+        let oct8 = Utc
+            .with_ymd_and_hms(2026, 10, 8, 7, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(cal.add_working_hours(at(30, 15, 0), 8, hours), oct8);
         // Exactly the end of the day.
         assert_eq!(cal.add_working_hours(at(28, 9, 0), 8, hours), at(28, 17, 0));

@@ -32,3 +32,9 @@ pub mod care {
         include!(concat!(env!("OUT_DIR"), "/hongxin.care.v1.rs"));
     }
 }
+
+pub mod grid {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.grid.v1.rs"));
+    }
+}
