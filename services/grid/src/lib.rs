@@ -9,3 +9,171 @@ pub mod worker;
 
 /// The bounded context's name: store schema, NATS subjects, stream.
 pub const CONTEXT: &str = "grid";
+
+mod grpc;
+pub mod index;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime};
+use hongxin_domain::calendar::{Calendar, WorkingHours};
+use hongxin_domain::{Clock, CommandContext, CommandError, CommandHandler, RetryPolicy};
+use hongxin_eventstore::EventStore;
+use hongxin_organization::client::Directory;
+use hongxin_proto::grid::v1::grid_service_server::GridServiceServer;
+use hongxin_runtime::grpc::GrpcApp;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::case::CaseDecider;
+use crate::index::GridIndex;
+
+/// gRPC services this process serves, as health reports them.
+pub const SERVICE_NAMES: &[&str] = &["hongxin.grid.v1.GridService"];
+
+/// The county's extent: points outside it are refused.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    pub min_longitude: f64,
+    pub max_longitude: f64,
+    pub min_latitude: f64,
+    pub max_latitude: f64,
+}
+
+/// The `[grid]` section of the configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// 齐河县 and a margin by default.
+    pub county_bounds: Bounds,
+    /// Open cases of the same category this close are offered as duplicates.
+    pub duplicate_radius_m: f64,
+    /// ... when reported within this many hours.
+    pub duplicate_window_hours: u32,
+    /// Working hours of the SLA clock, Asia/Shanghai.
+    pub work_day_start: NaiveTime,
+    pub work_day_end: NaiveTime,
+    pub holidays: Vec<NaiveDate>,
+    pub working_weekends: Vec<NaiveDate>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let hours = WorkingHours::default();
+        Self {
+            county_bounds: Bounds {
+                min_longitude: 116.40,
+                max_longitude: 117.10,
+                min_latitude: 36.40,
+                max_latitude: 37.10,
+            },
+            duplicate_radius_m: 100.0,
+            duplicate_window_hours: 72,
+            work_day_start: hours.start,
+            work_day_end: hours.end,
+            holidays: Vec::new(),
+            working_weekends: Vec::new(),
+        }
+    }
+}
+
+/// The service, bound, with the index the caller keeps live
+/// (`index.follow(store, shutdown)`) and sweeps (`sweep`).
+#[derive(Debug)]
+pub struct Built {
+    pub app: GrpcApp,
+    pub index: GridIndex,
+    pub cases: Arc<CommandHandler<CaseDecider>>,
+}
+
+pub async fn build(
+    addr: SocketAddr,
+    store: EventStore,
+    settings: &Settings,
+    directory: Directory,
+    clock: Arc<dyn Clock>,
+    grace: Duration,
+) -> anyhow::Result<Built> {
+    if settings.work_day_end <= settings.work_day_start || settings.duplicate_radius_m < 0.0 {
+        anyhow::bail!("grid: the working day must end after it starts, and the radius be positive");
+    }
+    let decider = CaseDecider {
+        calendar: Arc::new(Calendar::new(
+            settings.holidays.iter().copied(),
+            settings.working_weekends.iter().copied(),
+        )),
+        hours: WorkingHours {
+            start: settings.work_day_start,
+            end: settings.work_day_end,
+        },
+    };
+    let index = GridIndex::default();
+    let api = grpc::Api {
+        grids: CommandHandler::with_clock(store.clone(), grid::GridDecider, clock.clone()),
+        categories: CommandHandler::with_clock(store.clone(), grid::CategoryDecider, clock.clone()),
+        workers: CommandHandler::with_clock(store.clone(), worker::WorkerDecider, clock.clone()),
+        cases: CommandHandler::with_clock(store.clone(), decider.clone(), clock.clone()),
+        directory,
+        index: index.clone(),
+        settings: settings.clone(),
+    };
+    let routes = tonic::service::Routes::new(GridServiceServer::new(api));
+    let app = GrpcApp::build(addr, routes, SERVICE_NAMES, grace).await?;
+    Ok(Built {
+        app,
+        index,
+        cases: Arc::new(CommandHandler::with_clock(store, decider, clock)),
+    })
+}
+
+/// Escalates every overdue case not yet escalated; the ids escalated.
+pub async fn escalate(
+    cases: &CommandHandler<CaseDecider>,
+    index: &GridIndex,
+    ctx: CommandContext,
+) -> Result<Vec<Uuid>, CommandError> {
+    let mut escalated = Vec::new();
+    for id in index.overdue(cases.clock().now()) {
+        let outcome = cases
+            .handle(
+                &CommandHandler::<CaseDecider>::stream_id(id),
+                &case::Command::Escalate,
+                &ctx,
+                RetryPolicy::Reload(3),
+            )
+            .await?;
+        for e in &outcome.events {
+            index.apply_case(e);
+        }
+        if !outcome.events.is_empty() {
+            escalated.push(id);
+        }
+    }
+    if !escalated.is_empty() {
+        tracing::info!(cases = escalated.len(), "overdue cases escalated");
+    }
+    Ok(escalated)
+}
+
+/// Escalates overdue cases every `every` until `shutdown`.
+pub async fn sweep(
+    cases: Arc<CommandHandler<CaseDecider>>,
+    index: GridIndex,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let ctx = CommandContext::new("service:grid/escalation");
+        if let Err(e) = escalate(&cases, &index, ctx).await {
+            tracing::warn!(error = %e, "escalating overdue cases failed; trying again later");
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The grid service through gRPC beside a real organization service, on
+//! SQLite (embedded default) and PostgreSQL, with a manual clock for the
+//! SLA.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone as _, Utc};
+use hongxin_domain::{ManualClock, SystemClock};
+use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_grid::geo::{Point, wgs84_to_gcj02};
+use hongxin_organization::client::Directory;
+use hongxin_proto::grid::v1 as pb;
+use hongxin_proto::grid::v1::grid_service_client::GridServiceClient;
+use hongxin_proto::organization::v1 as org;
+use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
+use hongxin_runtime::Shutdown;
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+struct System {
+    organization: OrganizationServiceClient<Channel>,
+    grid: GridServiceClient<Channel>,
+    clock: Arc<ManualClock>,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+async fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn start(postgres: bool) -> System {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = |name: &str| {
+        if postgres {
+            StoreConfig::Postgres {
+                url: hongxin_testkit::pg::url(),
+                schema: hongxin_testkit::pg::fresh_schema(),
+                max_connections: 4,
+            }
+        } else {
+            StoreConfig::Sqlite {
+                path: dir.path().join(format!("{name}.db")),
+            }
+        }
+    };
+    let org_store = EventStore::open(&config("organization"))
+        .await
+        .expect("store");
+    let grid_store = EventStore::open(&config("grid")).await.expect("store");
+    let shutdown = Shutdown::new();
+    let organization = hongxin_organization::build(
+        "127.0.0.1:0".parse().expect("addr"),
+        org_store.clone(),
+        hongxin_vault::Vault::new(org_store, Arc::new(hongxin_vault::MasterKey::generate().0)),
+        Arc::new(SystemClock),
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("organization");
+    let org_port = organization.port();
+    tokio::spawn(organization.run_until_stopped(shutdown.clone()));
+    // Friday 20 November 2026, 15:00 in Beijing.
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 20, 7, 0, 0)
+            .single()
+            .expect("time"),
+    ));
+    let built = hongxin_grid::build(
+        "127.0.0.1:0".parse().expect("addr"),
+        grid_store.clone(),
+        &hongxin_grid::Settings::default(),
+        Directory::connect_lazy(
+            &format!("http://127.0.0.1:{org_port}"),
+            Duration::from_secs(3),
+        )
+        .expect("directory"),
+        clock.clone(),
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("grid");
+    let port = built.app.port();
+    tokio::spawn(built.index.clone().follow(grid_store, shutdown.wait()));
+    tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
+    System {
+        organization: OrganizationServiceClient::new(channel(org_port).await),
+        grid: GridServiceClient::new(channel(port).await),
+        clock,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn id_number(seq: u16) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let body = format!("37142519950505{seq:03}");
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+async fn person(s: &mut System, seq: u16) -> Uuid {
+    let id = Uuid::now_v7();
+    s.organization
+        .register_person(org::RegisterPersonRequest {
+            person_id: id.to_string(),
+            name: format!("骑手{seq}"),
+            id_number: id_number(seq),
+            phone: String::new(),
+            work: None,
+            union_member: false,
+            party_status: 0,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect("person");
+    id
+}
+
+fn wire(lng: f64, lat: f64) -> pb::Point {
+    pb::Point {
+        longitude: lng,
+        latitude: lat,
+    }
+}
+
+fn act(case: &str, action: pb::CaseAction, note: &str) -> pb::ActOnCaseRequest {
+    pb::ActOnCaseRequest {
+        case_id: case.to_owned(),
+        action: action as i32,
+        note: note.to_owned(),
+        department: String::new(),
+        rejection: 0,
+        duplicate_of_case_id: String::new(),
+        expected_version: 0,
+    }
+}
+
+async fn snap_and_report(mut s: System) {
+    let community = Uuid::now_v7();
+    s.organization
+        .register_community(org::RegisterCommunityRequest {
+            community_id: community.to_string(),
+            name: "晏城社区".to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    // The grid drawn on a phone map, in GCJ-02.
+    let corners = [
+        (116.75, 36.78),
+        (116.78, 36.78),
+        (116.78, 36.81),
+        (116.75, 36.81),
+    ];
+    let grid_id = Uuid::now_v7();
+    let grid = s
+        .grid
+        .define_grid(pb::DefineGridRequest {
+            grid_id: grid_id.to_string(),
+            community_id: community.to_string(),
+            name: "晏城一网格".to_owned(),
+            polygon: corners
+                .iter()
+                .map(|(lng, lat)| {
+                    let g = wgs84_to_gcj02(Point::new(*lng, *lat).expect("point"));
+                    wire(g.lng, g.lat)
+                })
+                .collect(),
+            datum: pb::Datum::Gcj02 as i32,
+            full_time_worker_person_id: String::new(),
+        })
+        .await
+        .expect("grid")
+        .into_inner()
+        .grid
+        .expect("grid");
+    let back = &grid.polygon[0];
+    assert!(
+        (back.longitude - 116.75).abs() < 1e-6 && (back.latitude - 36.78).abs() < 1e-6,
+        "stored in WGS-84"
+    );
+    s.grid
+        .define_case_category(pb::DefineCaseCategoryRequest {
+            code: "garbage_pile".to_owned(),
+            name: "垃圾堆放".to_owned(),
+            sla_hours: 4,
+            default_department: "县城市管理局".to_owned(),
+        })
+        .await
+        .expect("category");
+    // A rider appointed as a part-time grid worker.
+    let rider = person(&mut s, 1).await;
+    s.grid
+        .apply_as_grid_worker(pb::ApplyAsGridWorkerRequest {
+            person_id: rider.to_string(),
+            roles: vec!["市容市貌观察员".to_owned()],
+            department: "县城市管理局".to_owned(),
+            on: "2026-03-01".to_owned(),
+        })
+        .await
+        .expect("apply");
+    let early = s
+        .grid
+        .appoint_grid_worker(pb::AppointGridWorkerRequest {
+            person_id: rider.to_string(),
+            on: "2026-03-02".to_owned(),
+            term_months: 12,
+        })
+        .await
+        .expect_err("not vetted");
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    s.grid
+        .vet_grid_worker(pb::VetGridWorkerRequest {
+            person_id: rider.to_string(),
+            passed: true,
+            on: "2026-03-03".to_owned(),
+            note: String::new(),
+        })
+        .await
+        .expect("vet");
+    s.grid
+        .appoint_grid_worker(pb::AppointGridWorkerRequest {
+            person_id: rider.to_string(),
+            on: "2026-03-05".to_owned(),
+            term_months: 12,
+        })
+        .await
+        .expect("appoint");
+
+    // A report retried over a bad connection: one case.
+    let report = |case_id: Uuid, reporter: Uuid, lng: f64| pb::ReportCaseRequest {
+        case_id: case_id.to_string(),
+        category: "garbage_pile".to_owned(),
+        point: Some(wire(lng, 36.79)),
+        datum: pb::Datum::Wgs84 as i32,
+        description: "路边垃圾堆放".to_owned(),
+        reporter_person_id: reporter.to_string(),
+    };
+    let key = Uuid::now_v7().to_string();
+    let mut first_id = None;
+    for _ in 0..2 {
+        let mut request = tonic::Request::new(report(Uuid::now_v7(), rider, 116.76));
+        request
+            .metadata_mut()
+            .insert("idempotency-key", key.parse().expect("ascii"));
+        let c = s
+            .grid
+            .report_case(request)
+            .await
+            .expect("report")
+            .into_inner()
+            .case
+            .expect("case");
+        assert!(c.by_grid_worker && c.grid_id == grid_id.to_string());
+        first_id.get_or_insert(c.case_id.clone());
+        assert_eq!(
+            Some(&c.case_id),
+            first_id.as_ref(),
+            "the retry returns the first case"
+        );
+    }
+    let first = first_id.expect("case");
+
+    // Bad reports: outside the county, an unknown category.
+    let outside = s
+        .grid
+        .report_case(report(Uuid::now_v7(), rider, 120.0))
+        .await
+        .expect_err("outside");
+    assert_eq!(outside.code(), Code::InvalidArgument);
+    let mut unknown = report(Uuid::now_v7(), rider, 116.76);
+    unknown.category = "ufo".to_owned();
+    let unknown = s.grid.report_case(unknown).await.expect_err("category");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+
+    // A citizen reports the same pile 50 m away: offered as a duplicate,
+    // merged, and the citizen follows the original.
+    let citizen = person(&mut s, 2).await;
+    let second_id = Uuid::now_v7();
+    let second = s
+        .grid
+        .report_case(report(second_id, citizen, 116.7605))
+        .await
+        .expect("second")
+        .into_inner();
+    assert!(!second.case.as_ref().expect("case").by_grid_worker);
+    let offered: Vec<_> = second
+        .possible_duplicates
+        .iter()
+        .map(|c| c.case_id.clone())
+        .collect();
+    assert_eq!(offered, [first.clone()]);
+    let mut merge = act(&second_id.to_string(), pb::CaseAction::Merge, "同一垃圾点");
+    merge.duplicate_of_case_id = first.clone();
+    s.grid.act_on_case(merge).await.expect("merge");
+    let original = s
+        .grid
+        .get_case(pb::GetCaseRequest {
+            case_id: first.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .case
+        .expect("case");
+    assert!(original.follower_person_ids.contains(&citizen.to_string()));
+
+    // Accept and dispatch on Friday 15:00: 4 working hours → Monday 11:00.
+    let wrong = s
+        .grid
+        .act_on_case(act(&first, pb::CaseAction::Resolve, "x"))
+        .await
+        .expect_err("out of order");
+    assert_eq!(wrong.code(), Code::FailedPrecondition);
+    s.grid
+        .act_on_case(act(&first, pb::CaseAction::Accept, ""))
+        .await
+        .expect("accept");
+    let c = s
+        .grid
+        .act_on_case(act(&first, pb::CaseAction::Dispatch, ""))
+        .await
+        .expect("dispatch")
+        .into_inner()
+        .case
+        .expect("case");
+    assert_eq!(c.department, "县城市管理局");
+    assert_eq!(c.due_at, "2026-11-23T03:00:00Z", "Monday 11:00 in Beijing");
+    // Not overdue yet: nothing escalates. Past the due moment: it does, once.
+    let none = s
+        .grid
+        .escalate_overdue(pb::EscalateOverdueRequest {})
+        .await
+        .expect("sweep")
+        .into_inner();
+    assert!(none.escalated_case_ids.is_empty());
+    s.clock.advance(TimeDelta::days(3) + TimeDelta::hours(1));
+    for expected in [vec![first.clone()], vec![]] {
+        let swept = s
+            .grid
+            .escalate_overdue(pb::EscalateOverdueRequest {})
+            .await
+            .expect("sweep")
+            .into_inner();
+        assert_eq!(swept.escalated_case_ids, expected);
+    }
+    for (action, note) in [
+        (pb::CaseAction::Acknowledge, ""),
+        (pb::CaseAction::Resolve, "已清运"),
+        (pb::CaseAction::Verify, "确认已清理"),
+    ] {
+        s.grid
+            .act_on_case(act(&first, action, note))
+            .await
+            .expect("step");
+    }
+    let rated = s
+        .grid
+        .rate_case(pb::RateCaseRequest {
+            case_id: first.clone(),
+            rating: 5,
+        })
+        .await
+        .expect("rate")
+        .into_inner()
+        .case
+        .expect("case");
+    assert_eq!(
+        (rated.state, rated.rating, rated.escalated),
+        (pb::CaseState::Closed as i32, 5, true)
+    );
+}
+
+#[tokio::test]
+async fn embedded_snap_and_report() {
+    snap_and_report(start(false).await).await;
+}
+
+#[tokio::test]
+async fn distributed_snap_and_report() {
+    snap_and_report(start(true).await).await;
+}
