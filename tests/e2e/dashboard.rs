@@ -1304,3 +1304,100 @@ async fn the_service_figures_reach_the_dashboard() {
     assert_eq!([n("wishes"), n("wishes_fulfilled")], [Some(1), Some(1)]);
     shutdown.trigger();
 }
+
+#[tokio::test]
+async fn the_case_figures_reach_the_dashboard() {
+    use chrono::TimeZone as _;
+    use hongxin_domain::Clock as _;
+    use hongxin_grid::case::{Action, CaseDecider, Command as Case, Report};
+    use hongxin_grid::geo::Point;
+    use hongxin_grid::grid::Category;
+
+    let (store, projection, shutdown, _dir) = single_context("grid").await;
+    // Friday 20 November 2026, 15:00 in Beijing.
+    let clock = std::sync::Arc::new(hongxin_domain::ManualClock::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 20, 7, 0, 0)
+            .single()
+            .expect("time"),
+    ));
+    let cases = CommandHandler::with_clock(store.clone(), CaseDecider::default(), clock.clone());
+    let category = |code: &str| Category {
+        code: code.into(),
+        name: code.into(),
+        sla_hours: 4,
+        default_department: "县城市管理局".into(),
+    };
+    let act = |action| Case::Act {
+        action,
+        note: "处理".into(),
+    };
+    // Three cases: one resolved in time, one late, one rejected.
+    let mut ids = Vec::new();
+    for code in ["garbage_pile", "garbage_pile", "elevator_fault"] {
+        let case_id = Uuid::now_v7();
+        cases
+            .handle(
+                &CommandHandler::<CaseDecider>::stream_id(case_id),
+                &Case::Report(Report {
+                    case_id,
+                    category: category(code),
+                    point: Point::new(116.76, 36.79).expect("point"),
+                    grid: None,
+                    description: "随手拍".into(),
+                    reporter: Uuid::now_v7(),
+                    by_grid_worker: true,
+                    at: clock.now(),
+                }),
+                &CommandContext::new("test"),
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("report");
+        ids.push(case_id);
+    }
+    let run = |id: Uuid, command| {
+        let cases = &cases;
+        async move {
+            cases
+                .handle(
+                    &CommandHandler::<CaseDecider>::stream_id(id),
+                    &command,
+                    &CommandContext::new("test"),
+                    RetryPolicy::Never,
+                )
+                .await
+                .expect("step");
+        }
+    };
+    for id in &ids[..2] {
+        run(*id, act(Action::Accept)).await;
+        run(*id, act(Action::Dispatch { department: None })).await;
+        run(*id, act(Action::Acknowledge)).await;
+    }
+    // Due Monday 11:00: the first is resolved on Monday at 10:00.
+    clock.advance(chrono::TimeDelta::days(2) + chrono::TimeDelta::hours(19));
+    run(ids[0], act(Action::Resolve)).await;
+    clock.advance(chrono::TimeDelta::hours(3));
+    run(ids[1], act(Action::Resolve)).await;
+    run(
+        ids[2],
+        act(Action::Reject(hongxin_grid::case::Rejection::NotOurs)),
+    )
+    .await;
+    let head = store.head_position().await.expect("head");
+    wait_context(&projection, "grid", head).await;
+    let o = overview(&projection).await;
+    let m = &o["mechanism"];
+    assert_eq!(
+        [
+            m["cases"].as_i64(),
+            m["cases_resolved"].as_i64(),
+            m["cases_within_sla"].as_i64()
+        ],
+        [Some(2), Some(2), Some(1)]
+    );
+    assert_eq!(m["sla_attainment"].as_f64(), Some(50.0));
+    assert_eq!(o["cases_by_category"][0]["category"], "garbage_pile");
+    shutdown.trigger();
+}

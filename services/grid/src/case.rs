@@ -389,7 +389,7 @@ impl CaseDecider {
                 let d = d
                     .clone()
                     .unwrap_or_else(|| c.report.category.default_department.clone());
-                if text_violations("department", &d, 50).first().is_some() {
+                if !text_violations("department", &d, 50).is_empty() {
                     return Err(CommandError::invalid("department", "1 to 50 characters"));
                 }
                 department = Some(d.trim().to_owned());

@@ -308,7 +308,7 @@ async fn snap_and_report(mut s: System) {
         .iter()
         .map(|c| c.case_id.clone())
         .collect();
-    assert_eq!(offered, [first.clone()]);
+    assert_eq!(offered, std::slice::from_ref(&first));
     let mut merge = act(&second_id.to_string(), pb::CaseAction::Merge, "同一垃圾点");
     merge.duplicate_of_case_id = first.clone();
     s.grid.act_on_case(merge).await.expect("merge");

@@ -54,6 +54,7 @@ pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     store(config, hongxin_organization::CONTEXT).await?;
     store(config, hongxin_pipeline::CONTEXT).await?;
     store(config, hongxin_care::CONTEXT).await?;
+    store(config, hongxin_grid::CONTEXT).await?;
     Projection::open(&ProjectionDb::Postgres {
         url: database_url(config)?,
         schema: "projection".to_owned(),
@@ -224,6 +225,54 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
             Some(config.ports.metrics)
         }
+        Service::Grid => {
+            let settings: hongxin_grid::Settings = config
+                .section("grid")
+                .context("the [grid] section of the configuration is not valid")?;
+            let store = store(&config, hongxin_grid::CONTEXT).await?;
+            let js = jetstream(&config).await?;
+            let relay = OutboxRelay::new(store.clone(), js, hongxin_grid::CONTEXT)
+                .with_settings(settings_of(&config));
+            tasks.spawn({
+                let s = shutdown.clone();
+                async move {
+                    relay.run(s.wait()).await;
+                    Ok(())
+                }
+            });
+            let directory = hongxin_organization::client::Directory::connect_lazy(
+                &config.organization_url(),
+                crate::embedded::DIRECTORY_DEADLINE,
+            )?;
+            let built = hongxin_grid::build(
+                SocketAddr::new(config.host, config.ports.grid),
+                store.clone(),
+                &settings,
+                directory,
+                Arc::new(SystemClock),
+                grace,
+            )
+            .await?;
+            tasks.spawn({
+                let (index, s) = (built.index.clone(), shutdown.clone());
+                async move {
+                    index.follow(store, s.wait()).await;
+                    Ok(())
+                }
+            });
+            tasks.spawn({
+                let (cases, index, s) =
+                    (built.cases.clone(), built.index.clone(), shutdown.clone());
+                async move {
+                    hongxin_grid::sweep(cases, index, crate::embedded::ESCALATION_SWEEP, s.wait())
+                        .await;
+                    Ok(())
+                }
+            });
+            println!("grid: grpc://{}:{}", config.host, built.app.port());
+            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            Some(config.ports.metrics)
+        }
         Service::Projection => {
             let projection = Projection::open(&ProjectionDb::Postgres {
                 url: database_url(&config)?,
@@ -235,6 +284,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 hongxin_organization::CONTEXT,
                 hongxin_pipeline::CONTEXT,
                 hongxin_care::CONTEXT,
+                hongxin_grid::CONTEXT,
             ] {
                 let feed =
                     EventFeed::jetstream(&js, context, "projection", &settings_of(&config)).await?;

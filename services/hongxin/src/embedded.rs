@@ -17,11 +17,15 @@ use hongxin_vault::Vault;
 /// How long one service waits for another's answer.
 pub(crate) const DIRECTORY_DEADLINE: Duration = Duration::from_secs(3);
 
+/// How often overdue cases are looked for and escalated.
+pub(crate) const ESCALATION_SWEEP: Duration = Duration::from_secs(60);
+
 /// The embedded default's stores: one SQLite file per context.
 struct Stores {
     organization: EventStore,
     pipeline: EventStore,
     care: EventStore,
+    grid: EventStore,
     projection: Projection,
 }
 
@@ -38,6 +42,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let organization = open(hongxin_organization::CONTEXT).await?;
     let pipeline = open(hongxin_pipeline::CONTEXT).await?;
     let care = open(hongxin_care::CONTEXT).await?;
+    let grid = open(hongxin_grid::CONTEXT).await?;
     let projection = Projection::open(&ProjectionDb::Sqlite {
         path: config.data_dir.join("projection.db"),
     })
@@ -46,6 +51,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
         organization,
         pipeline,
         care,
+        grid,
         projection,
     })
 }
@@ -67,6 +73,9 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let care_settings: hongxin_care::Settings = config
         .section("care")
         .context("the [care] section of the configuration is not valid")?;
+    let grid_settings: hongxin_grid::Settings = config
+        .section("grid")
+        .context("the [grid] section of the configuration is not valid")?;
     let master_key = crate::keys::master_key(&config)?;
 
     let organization = hongxin_organization::build(
@@ -87,6 +96,15 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         SocketAddr::new(config.host, config.ports.pipeline),
         stores.pipeline.clone(),
         &pipeline_settings,
+        directory.clone(),
+        Arc::new(SystemClock),
+        grace,
+    )
+    .await?;
+    let grid = hongxin_grid::build(
+        SocketAddr::new(config.host, config.ports.grid),
+        stores.grid.clone(),
+        &grid_settings,
         directory.clone(),
         Arc::new(SystemClock),
         grace,
@@ -125,6 +143,11 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         pipeline.app.port()
     );
     println!(
+        "  grid:          grpc://{}:{}",
+        config.host,
+        grid.app.port()
+    );
+    println!(
         "  care:          grpc://{}:{}",
         config.host,
         care.app.port()
@@ -136,6 +159,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         (hongxin_organization::CONTEXT, &stores.organization),
         (hongxin_pipeline::CONTEXT, &stores.pipeline),
         (hongxin_care::CONTEXT, &stores.care),
+        (hongxin_grid::CONTEXT, &stores.grid),
     ] {
         let feed = EventFeed::in_process(store.clone(), context, "projection").await?;
         let p = stores.projection.clone();
@@ -199,6 +223,19 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     }
     tasks.spawn(organization.run_until_stopped(shutdown.clone()));
     tasks.spawn(care.app.run_until_stopped(shutdown.clone()));
+    {
+        let (index, store, s) = (grid.index.clone(), stores.grid.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            index.follow(store, s.wait()).await;
+            Ok(())
+        });
+        let (cases, index, s) = (grid.cases.clone(), grid.index.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            hongxin_grid::sweep(cases, index, ESCALATION_SWEEP, s.wait()).await;
+            Ok(())
+        });
+    }
+    tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
     let router = hongxin_projection::routes(stores.projection.clone())
         .merge(hongxin_runtime::http::ops_routes());
@@ -210,6 +247,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     stores.organization.close().await;
     stores.pipeline.close().await;
     stores.care.close().await;
+    stores.grid.close().await;
     result
 }
 

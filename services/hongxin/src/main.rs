@@ -52,6 +52,7 @@ pub(crate) enum Service {
     Organization,
     Pipeline,
     Care,
+    Grid,
     Projection,
 }
 

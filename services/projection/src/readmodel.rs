@@ -2,6 +2,7 @@
 
 use hongxin_proto::care::v1 as care;
 use hongxin_proto::eventing::v1::EventEnvelope;
+use hongxin_proto::grid::v1 as grid;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
@@ -550,6 +551,7 @@ async fn apply_to_models(
             .await?;
         }
         ("care", _) => care_models(tx, e).await?,
+        ("grid", _) => grid_models(tx, e).await?,
         _ => {
             // Counted in event_counts; no read model of its own yet.
             tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
@@ -821,4 +823,99 @@ async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
         }
     }
     Ok(())
+}
+
+/// The grid context's read models.
+async fn grid_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
+    match e.event_type.as_str() {
+        "GridWorkerChanged" => {
+            let Some(w) = decode::<grid::GridWorkerChanged>(e) else {
+                return Ok(());
+            };
+            let state = grid::WorkerState::try_from(w.state)
+                .map(|s| wire_name(s.as_str_name(), "WORKER_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "INSERT INTO grid_workers (person_id, state) VALUES ($1, $2) \
+                 ON CONFLICT (person_id) DO UPDATE SET state = excluded.state",
+            )
+            .bind(w.person_id)
+            .bind(state)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CaseReported" => {
+            let Some(c) = decode::<grid::CaseReported>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO cases (case_id, category, grid_id, by_grid_worker, state, reported_at, \
+                 escalated, reopened, rating) VALUES ($1, $2, $3, $4, 'reported', $5, 0, 0, 0) \
+                 ON CONFLICT (case_id) DO NOTHING",
+            )
+            .bind(c.case_id)
+            .bind(c.category)
+            .bind(c.grid_id)
+            .bind(i32::from(c.by_grid_worker))
+            .bind(fixed_time(&c.reported_at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CaseProgressed" => {
+            let Some(c) = decode::<grid::CaseProgressed>(e) else {
+                return Ok(());
+            };
+            let state = grid::CaseState::try_from(c.state)
+                .map(|s| wire_name(s.as_str_name(), "CASE_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            sqlx::query(
+                "UPDATE cases SET \
+                 reopened = reopened + CASE WHEN state = 'resolved' AND $2 = 'dispatched' THEN 1 ELSE 0 END, \
+                 resolved_at = CASE WHEN $2 = 'resolved' THEN $3 \
+                                    WHEN $2 = 'dispatched' THEN NULL ELSE resolved_at END, \
+                 due_at = CASE WHEN $4 <> '' THEN $4 ELSE due_at END, \
+                 state = $2 WHERE case_id = $1",
+            )
+            .bind(c.case_id)
+            .bind(state)
+            .bind(fixed_time(&c.at))
+            .bind(fixed_time(&c.due_at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CaseEscalated" => {
+            let Some(c) = decode::<grid::CaseEscalated>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE cases SET escalated = 1 WHERE case_id = $1")
+                .bind(c.case_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        "CaseRated" => {
+            let Some(c) = decode::<grid::CaseRated>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE cases SET rating = $2 WHERE case_id = $1")
+                .bind(c.case_id)
+                .bind(i64::from(c.rating))
+                .execute(&mut **tx)
+                .await?;
+        }
+        _ => {
+            tracing::debug!(event_type = %e.event_type, "no grid read model for this event type");
+        }
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time in one fixed form (UTC, microseconds), so times compare
+/// as text; empty stays empty.
+fn fixed_time(raw: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        })
+        .unwrap_or_default()
 }

@@ -48,6 +48,34 @@ struct Overview {
     development: Development,
     capability: Capability,
     service: Service,
+    mechanism: Mechanism,
+    cases_by_category: Vec<CaseFigures>,
+}
+
+/// The mechanism leads: grid workers and snap-and-report cases.
+#[derive(Serialize, sqlx::FromRow)]
+struct Mechanism {
+    /// Part-time grid workers appointed now.
+    grid_workers: i64,
+    cases: i64,
+    /// Reported by grid workers (the rest by citizens).
+    cases_by_grid_workers: i64,
+    /// Resolved or closed.
+    cases_resolved: i64,
+    /// Resolved by the due moment.
+    cases_within_sla: i64,
+    cases_escalated: i64,
+    cases_reopened: i64,
+    /// Of those with a place to be, percent.
+    #[sqlx(skip)]
+    sla_attainment: f64,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct CaseFigures {
+    category: String,
+    cases: i64,
+    resolved: i64,
 }
 
 /// The service leads: figures from the care context.
@@ -435,6 +463,28 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_one(p.pool())
     .await
     .map_err(fail)?;
+    let mut mechanism: Mechanism = sqlx::query_as(
+        "SELECT \
+         (SELECT COUNT(*) FROM grid_workers WHERE state = 'appointed') AS grid_workers, \
+         (SELECT COUNT(*) FROM cases WHERE state NOT IN ('rejected', 'merged')) AS cases, \
+         (SELECT COUNT(*) FROM cases WHERE by_grid_worker = 1 AND state NOT IN ('rejected', 'merged')) AS cases_by_grid_workers, \
+         (SELECT COUNT(*) FROM cases WHERE state IN ('resolved', 'closed')) AS cases_resolved, \
+         (SELECT COUNT(*) FROM cases WHERE state IN ('resolved', 'closed') AND resolved_at <= due_at) AS cases_within_sla, \
+         (SELECT COUNT(*) FROM cases WHERE escalated = 1) AS cases_escalated, \
+         (SELECT COUNT(*) FROM cases WHERE reopened > 0) AS cases_reopened",
+    )
+    .fetch_one(p.pool())
+    .await
+    .map_err(fail)?;
+    mechanism.sla_attainment = percent(mechanism.cases_within_sla, mechanism.cases_resolved);
+    let cases_by_category: Vec<CaseFigures> = sqlx::query_as(
+        "SELECT category, COUNT(*) AS cases, \
+         CAST(COALESCE(SUM(CASE WHEN state IN ('resolved', 'closed') THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved \
+         FROM cases WHERE state NOT IN ('rejected', 'merged') GROUP BY category ORDER BY category",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let service: Service = sqlx::query_as(
         "SELECT \
@@ -480,6 +530,8 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         development,
         capability,
         service,
+        mechanism,
+        cases_by_category,
     }))
 }
 
