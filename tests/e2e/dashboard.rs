@@ -1331,6 +1331,7 @@ async fn the_case_figures_reach_the_dashboard() {
     let act = |action| Case::Act {
         action,
         note: "处理".into(),
+        photos: Vec::new(),
     };
     // Three cases: one resolved in time, one late, one rejected.
     let mut ids = Vec::new();
@@ -1348,6 +1349,7 @@ async fn the_case_figures_reach_the_dashboard() {
                     reporter: Uuid::now_v7(),
                     by_grid_worker: true,
                     at: clock.now(),
+                    photos: Vec::new(),
                 }),
                 &CommandContext::new("test"),
                 RetryPolicy::Never,

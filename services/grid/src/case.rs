@@ -81,6 +81,8 @@ pub struct Report {
     pub reporter: Uuid,
     pub by_grid_worker: bool,
     pub at: DateTime<Utc>,
+    /// Photo ids (content hashes).
+    pub photos: Vec<String>,
 }
 
 /// What an officer, a department or the reporter does with a case.
@@ -112,6 +114,8 @@ pub enum Command {
     Act {
         action: Action,
         note: String,
+        /// Evidence photos of a resolution.
+        photos: Vec<String>,
     },
     /// Escalates the case if it is overdue now (a no-op otherwise).
     Escalate,
@@ -135,6 +139,7 @@ pub enum Event {
         due_at: Option<DateTime<Utc>>,
         rejection: Option<Rejection>,
         merged_into: Option<Uuid>,
+        photos: Vec<String>,
     },
     Escalated {
         case_id: Uuid,
@@ -163,6 +168,7 @@ pub struct Case {
     pub merged_into: Option<Uuid>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub evidence: Vec<String>,
 }
 
 impl Case {
@@ -267,7 +273,11 @@ impl Decider for CaseDecider {
                     rating: *rating,
                 }])
             }
-            Command::Act { action, note } => self.act(c, action, note, now),
+            Command::Act {
+                action,
+                note,
+                photos,
+            } => self.act(c, action, note, photos, now),
         }
     }
 
@@ -285,6 +295,7 @@ impl Decider for CaseDecider {
                 merged_into: None,
                 acknowledged_at: None,
                 closed_at: None,
+                evidence: Vec::new(),
             })),
             Event::Progressed {
                 state: s,
@@ -292,8 +303,10 @@ impl Decider for CaseDecider {
                 department,
                 due_at,
                 merged_into,
+                photos,
                 ..
             } => State(state.0.map(|mut c| {
+                c.evidence.extend(photos.iter().cloned());
                 if c.state == CaseState::Resolved && *s == CaseState::Dispatched {
                     c.reopened += 1;
                     c.escalated = false;
@@ -336,8 +349,15 @@ impl CaseDecider {
         c: &Case,
         action: &Action,
         note: &str,
+        photos: &[String],
         now: DateTime<Utc>,
     ) -> Result<Vec<Event>, CommandError> {
+        if !photos.is_empty() && *action != Action::Resolve {
+            return Err(CommandError::invalid(
+                "photo_ids",
+                "photos go with a resolution",
+            ));
+        }
         use CaseState::*;
         if note.chars().count() > 1000 {
             return Err(CommandError::invalid("note", "at most 1000 characters"));
@@ -430,6 +450,7 @@ impl CaseDecider {
             due_at,
             rejection,
             merged_into,
+            photos: photos.to_vec(),
         }])
     }
 
@@ -480,6 +501,8 @@ impl Case {
             follower_person_ids: self.followers.iter().map(Uuid::to_string).collect(),
             merged_into_case_id: self.merged_into.map(|m| m.to_string()).unwrap_or_default(),
             version,
+            photo_ids: r.photos.clone(),
+            evidence_photo_ids: self.evidence.clone(),
         }
     }
 }
@@ -509,6 +532,7 @@ impl DomainEvent for Event {
                 sla_hours: r.category.sla_hours,
                 category_name: r.category.name.clone(),
                 default_department: r.category.default_department.clone(),
+                photo_ids: r.photos.clone(),
             }
             .encode_to_vec(),
             Self::Progressed {
@@ -520,6 +544,7 @@ impl DomainEvent for Event {
                 due_at,
                 rejection,
                 merged_into,
+                photos,
             } => pb::CaseProgressed {
                 case_id: case_id.to_string(),
                 state: state.to_wire() as i32,
@@ -529,6 +554,7 @@ impl DomainEvent for Event {
                 due_at: due_at.map(time).unwrap_or_default(),
                 rejection: rejection_to_wire(*rejection, merged_into.is_some()) as i32,
                 merged_into_case_id: merged_into.map(|m| m.to_string()).unwrap_or_default(),
+                photo_ids: photos.clone(),
             }
             .encode_to_vec(),
             Self::Escalated { case_id, at } => pb::CaseEscalated {
@@ -582,6 +608,7 @@ impl DomainEvent for Event {
                     reporter: id(&e.reporter_person_id)?,
                     by_grid_worker: e.by_grid_worker,
                     at: parse_time(t, &e.reported_at)?,
+                    photos: e.photo_ids,
                 }))
             }
             "CaseProgressed" => {
@@ -604,6 +631,7 @@ impl DomainEvent for Event {
                         _ => None,
                     },
                     merged_into: optional(&e.merged_into_case_id)?,
+                    photos: e.photo_ids,
                 })
             }
             "CaseEscalated" => {

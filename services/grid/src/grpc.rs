@@ -25,6 +25,7 @@ pub(crate) struct Api {
     pub(crate) directory: Directory,
     pub(crate) index: GridIndex,
     pub(crate) settings: Settings,
+    pub(crate) photos: crate::photos::PhotoStore,
 }
 
 async fn run<D: Decider>(
@@ -94,6 +95,24 @@ impl Api {
         } else {
             Err(status_of(CommandError::invalid(field, "no such person")))
         }
+    }
+
+    /// Photo ids that must all be stored already.
+    fn photo_ids(&self, f: &mut Fields, raw: &[String]) -> Vec<String> {
+        if raw.len() > 9 {
+            f.push("photo_ids", "at most 9 photos");
+        }
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                if self.photos.find(id).is_some() {
+                    Some(id.clone())
+                } else {
+                    f.push(format!("photo_ids[{i}]"), "no such photo; upload it first");
+                    None
+                }
+            })
+            .collect()
     }
 
     async fn case_view(&self, id: Uuid) -> Result<pb::Case, Status> {
@@ -367,6 +386,7 @@ impl GridService for Api {
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
         let reporter = f.id("reporter_person_id", &r.reporter_person_id);
+        let photos = self.photo_ids(&mut f, &r.photo_ids);
         let p = point(&mut f, "point", r.point.as_ref(), r.datum);
         if let Some(p) = p
             && !self.in_county(p)
@@ -412,6 +432,7 @@ impl GridService for Api {
             reporter,
             by_grid_worker,
             at: now,
+            photos,
         });
         let o = run(&self.cases, id, &command, ctx, 0).await?;
         for e in &o.events {
@@ -435,6 +456,7 @@ impl GridService for Api {
         let r = request.into_inner();
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
+        let photos = self.photo_ids(&mut f, &r.photo_ids);
         let department = Some(r.department.trim().to_owned()).filter(|d| !d.is_empty());
         let action = match pb::CaseAction::try_from(r.action) {
             Ok(pb::CaseAction::Accept) => Some(Action::Accept),
@@ -465,6 +487,7 @@ impl GridService for Api {
         let (Some(id), Some(action)) = (id, action) else {
             return Err(f.fail());
         };
+        f.check()?;
         // A duplicate joins an open original.
         if let Action::Merge { original } = &action {
             let loaded = self
@@ -490,6 +513,7 @@ impl GridService for Api {
         let command = case::Command::Act {
             action: action.clone(),
             note: r.note,
+            photos,
         };
         let o = run(&self.cases, id, &command, ctx.clone(), r.expected_version).await?;
         for e in &o.events {
@@ -570,6 +594,41 @@ impl GridService for Api {
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(self.case_view(id).await?),
         }))
+    }
+
+    async fn upload_photo(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadPhotoRequest>>,
+    ) -> Result<Response<pb::UploadPhotoResponse>, Status> {
+        use crate::photos::{MAX_BYTES, PhotoError};
+        use futures::StreamExt as _;
+        let mut stream = request.into_inner();
+        let mut upload = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if upload.len() + chunk.data.len() > MAX_BYTES {
+                return Err(status_of(CommandError::invalid(
+                    "data",
+                    PhotoError::TooLarge.to_string(),
+                )));
+            }
+            upload.extend_from_slice(&chunk.data);
+        }
+        match self.photos.put(upload).await {
+            Ok(stored) => Ok(Response::new(pb::UploadPhotoResponse {
+                photo_id: stored.id,
+                width: stored.width,
+                height: stored.height,
+            })),
+            Err(PhotoError::Store(e)) => Err(status_of(CommandError::Unavailable(Box::new(e)))),
+            Err(e @ (PhotoError::TooLarge | PhotoError::NotAnImage)) => {
+                Err(status_of(CommandError::invalid("data", e.to_string())))
+            }
+            Err(PhotoError::Unreadable(_)) => Err(status_of(CommandError::invalid(
+                "data",
+                "the image cannot be read",
+            ))),
+        }
     }
 
     async fn escalate_overdue(

@@ -5,6 +5,7 @@
 pub mod case;
 pub mod geo;
 pub mod grid;
+pub mod photos;
 pub mod worker;
 
 /// The bounded context's name: store schema, NATS subjects, stream.
@@ -58,6 +59,8 @@ pub struct Settings {
     pub work_day_end: NaiveTime,
     pub holidays: Vec<NaiveDate>,
     pub working_weekends: Vec<NaiveDate>,
+    /// Where photos are kept; `<data_dir>/photos` when unset.
+    pub photo_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             work_day_end: hours.end,
             holidays: Vec::new(),
             working_weekends: Vec::new(),
+            photo_dir: None,
         }
     }
 }
@@ -92,6 +96,7 @@ pub struct Built {
 pub async fn build(
     addr: SocketAddr,
     store: EventStore,
+    photos: photos::PhotoStore,
     settings: &Settings,
     directory: Directory,
     clock: Arc<dyn Clock>,
@@ -119,6 +124,7 @@ pub async fn build(
         directory,
         index: index.clone(),
         settings: settings.clone(),
+        photos,
     };
     let routes = tonic::service::Routes::new(GridServiceServer::new(api));
     let app = GrpcApp::build(addr, routes, SERVICE_NAMES, grace).await?;

@@ -44,6 +44,7 @@ fn report() -> Report {
         reporter: Uuid::from_u128(2),
         by_grid_worker: true,
         at: at(20, 15, 0),
+        photos: Vec::new(),
     }
 }
 
@@ -51,6 +52,7 @@ fn act(action: Action, note: &str) -> Command {
     Command::Act {
         action,
         note: note.into(),
+        photos: Vec::new(),
     }
 }
 

@@ -81,6 +81,7 @@ async fn start(postgres: bool) -> System {
     let built = hongxin_grid::build(
         "127.0.0.1:0".parse().expect("addr"),
         grid_store.clone(),
+        hongxin_grid::photos::PhotoStore::new(dir.path().join("photos")),
         &hongxin_grid::Settings::default(),
         Directory::connect_lazy(
             &format!("http://127.0.0.1:{org_port}"),
@@ -151,7 +152,45 @@ fn act(case: &str, action: pb::CaseAction, note: &str) -> pb::ActOnCaseRequest {
         rejection: 0,
         duplicate_of_case_id: String::new(),
         expected_version: 0,
+        photo_ids: Vec::new(),
     }
+}
+
+/// A small JPEG carrying an EXIF block with a GPS position and a marker
+/// text, as a phone camera writes them.
+fn photo_with_gps() -> Vec<u8> {
+    let image =
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 128]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&image)
+        .expect("encode");
+    let mut tiff: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    // IFD0: one entry, GPSInfo (0x8825) → the GPS IFD at offset 26.
+    tiff.extend([1, 0, 0x25, 0x88, 4, 0, 1, 0, 0, 0, 26, 0, 0, 0, 0, 0, 0, 0]);
+    // GPS IFD: GPSLatitudeRef = "N".
+    tiff.extend([1, 0, 1, 0, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0, 0, 0, 0, 0]);
+    tiff.extend(b"HONGXIN-GPS-36.79");
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend(tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(len.to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+async fn upload(s: &mut System, bytes: Vec<u8>) -> Result<pb::UploadPhotoResponse, tonic::Status> {
+    let chunks: Vec<pb::UploadPhotoRequest> = bytes
+        .chunks(1000)
+        .map(|c| pb::UploadPhotoRequest { data: c.to_vec() })
+        .collect();
+    s.grid
+        .upload_photo(tokio_stream::iter(chunks))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 async fn snap_and_report(mut s: System) {
@@ -246,6 +285,35 @@ async fn snap_and_report(mut s: System) {
         .await
         .expect("appoint");
 
+    // Photos: checked by content, stored without EXIF and GPS.
+    let original = photo_with_gps();
+    assert!(original.windows(17).any(|w| w == b"HONGXIN-GPS-36.79"));
+    let stored = upload(&mut s, original.clone()).await.expect("upload");
+    assert_eq!((stored.width, stored.height), (64, 48));
+    let path = s
+        ._dir
+        .path()
+        .join("photos")
+        .join(&stored.photo_id[..2])
+        .join(format!("{}.jpg", stored.photo_id));
+    let kept = std::fs::read(&path).expect("stored photo");
+    assert!(!kept.windows(4).any(|w| w == b"Exif"), "EXIF is gone");
+    assert!(!kept.windows(17).any(|w| w == b"HONGXIN-GPS-36.79"));
+    assert!(
+        path.with_file_name(format!("{}_thumb.jpg", stored.photo_id))
+            .exists()
+    );
+    let again = upload(&mut s, original).await.expect("same photo");
+    assert_eq!(again.photo_id, stored.photo_id, "content-addressed");
+    let text = upload(&mut s, b"not an image at all".to_vec())
+        .await
+        .expect_err("not an image");
+    assert_eq!(text.code(), Code::InvalidArgument);
+    let huge = upload(&mut s, vec![0xFF; 10 * 1024 * 1024 + 1])
+        .await
+        .expect_err("too large");
+    assert_eq!(huge.code(), Code::InvalidArgument);
+
     // A report retried over a bad connection: one case.
     let report = |case_id: Uuid, reporter: Uuid, lng: f64| pb::ReportCaseRequest {
         case_id: case_id.to_string(),
@@ -254,11 +322,14 @@ async fn snap_and_report(mut s: System) {
         datum: pb::Datum::Wgs84 as i32,
         description: "路边垃圾堆放".to_owned(),
         reporter_person_id: reporter.to_string(),
+        photo_ids: Vec::new(),
     };
     let key = Uuid::now_v7().to_string();
     let mut first_id = None;
     for _ in 0..2 {
-        let mut request = tonic::Request::new(report(Uuid::now_v7(), rider, 116.76));
+        let mut with_photo = report(Uuid::now_v7(), rider, 116.76);
+        with_photo.photo_ids = vec![stored.photo_id.clone()];
+        let mut request = tonic::Request::new(with_photo);
         request
             .metadata_mut()
             .insert("idempotency-key", key.parse().expect("ascii"));
@@ -363,16 +434,36 @@ async fn snap_and_report(mut s: System) {
             .into_inner();
         assert_eq!(swept.escalated_case_ids, expected);
     }
-    for (action, note) in [
-        (pb::CaseAction::Acknowledge, ""),
-        (pb::CaseAction::Resolve, "已清运"),
-        (pb::CaseAction::Verify, "确认已清理"),
-    ] {
-        s.grid
-            .act_on_case(act(&first, action, note))
-            .await
-            .expect("step");
-    }
+    s.grid
+        .act_on_case(act(&first, pb::CaseAction::Acknowledge, ""))
+        .await
+        .expect("acknowledge");
+    let mut resolve = act(&first, pb::CaseAction::Resolve, "已清运");
+    resolve.photo_ids = vec!["0".repeat(64)];
+    let missing = s
+        .grid
+        .act_on_case(resolve.clone())
+        .await
+        .expect_err("unknown photo");
+    assert_eq!(missing.code(), Code::InvalidArgument);
+    resolve.photo_ids = vec![stored.photo_id.clone()];
+    let resolved = s
+        .grid
+        .act_on_case(resolve)
+        .await
+        .expect("resolve")
+        .into_inner()
+        .case
+        .expect("case");
+    assert_eq!(
+        resolved.evidence_photo_ids,
+        std::slice::from_ref(&stored.photo_id)
+    );
+    assert_eq!(resolved.photo_ids, std::slice::from_ref(&stored.photo_id));
+    s.grid
+        .act_on_case(act(&first, pb::CaseAction::Verify, "确认已清理"))
+        .await
+        .expect("verify");
     let rated = s
         .grid
         .rate_case(pb::RateCaseRequest {

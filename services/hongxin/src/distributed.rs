@@ -244,9 +244,15 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 &config.organization_url(),
                 crate::embedded::DIRECTORY_DEADLINE,
             )?;
+            // A directory every grid process shares (a mounted volume).
+            let photo_dir = settings
+                .photo_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("photos"));
             let built = hongxin_grid::build(
                 SocketAddr::new(config.host, config.ports.grid),
                 store.clone(),
+                hongxin_grid::photos::PhotoStore::new(photo_dir),
                 &settings,
                 directory,
                 Arc::new(SystemClock),

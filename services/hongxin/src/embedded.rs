@@ -101,9 +101,14 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         grace,
     )
     .await?;
+    let photo_dir = grid_settings
+        .photo_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("photos"));
     let grid = hongxin_grid::build(
         SocketAddr::new(config.host, config.ports.grid),
         stores.grid.clone(),
+        hongxin_grid::photos::PhotoStore::new(photo_dir),
         &grid_settings,
         directory.clone(),
         Arc::new(SystemClock),
