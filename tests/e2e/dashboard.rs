@@ -1403,3 +1403,73 @@ async fn the_case_figures_reach_the_dashboard() {
     assert_eq!(o["cases_by_category"][0]["category"], "garbage_pile");
     shutdown.trigger();
 }
+
+/// Membership from the pipeline moves an enterprise's member count, and
+/// the coverage figures follow: a unit with no members gains one and now
+/// counts among the units with members.
+#[tokio::test]
+async fn membership_from_the_pipeline_moves_the_coverage_figures() {
+    use hongxin_organization::enterprise::{self, EnterpriseDecider, Kind, Registration};
+    use hongxin_organization::person::PartyStatus;
+
+    let system = Embedded::start().await;
+    let (store, projection) = (&system.store, &system.projection);
+    let ctx = CommandContext::new("test");
+    let enterprises = CommandHandler::new(store.clone(), EnterpriseDecider);
+    let id = Uuid::now_v7();
+    let stream = CommandHandler::<EnterpriseDecider>::stream_id(id);
+    let member = Uuid::now_v7();
+    for command in [
+        enterprise::Command::Register(Registration {
+            enterprise_id: id,
+            name: "闪送齐河站".into(),
+            industry: Industry::Express,
+            kind: Kind::Station,
+            community_id: Uuid::now_v7(),
+            platform_brand: String::new(),
+            parent_enterprise_id: None,
+        }),
+        // What the membership follower records for an admission and then
+        // for the confirmation.
+        enterprise::Command::RecordMember {
+            person_id: member,
+            status: PartyStatus::Probationary,
+        },
+    ] {
+        enterprises
+            .handle(&stream, &command, &ctx, RetryPolicy::Never)
+            .await
+            .expect("enterprise");
+    }
+    wait_applied(projection, 2).await;
+    let c = overview(projection).await["coverage"].clone();
+    assert_eq!(
+        (c["enterprises"].as_i64(), c["with_members"].as_i64()),
+        (Some(1), Some(1)),
+        "a probationary member makes a unit with members"
+    );
+    assert_eq!(
+        c["member_units_rate"].as_f64(),
+        Some(0.0),
+        "not yet covered"
+    );
+    enterprises
+        .handle(
+            &stream,
+            &enterprise::Command::RecordMember {
+                person_id: member,
+                status: PartyStatus::None,
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("cancelled");
+    wait_applied(projection, 3).await;
+    let c = overview(projection).await["coverage"].clone();
+    assert_eq!(
+        c["with_members"].as_i64(),
+        Some(0),
+        "a cancelled probation takes it away"
+    );
+}
