@@ -1401,6 +1401,23 @@ async fn the_case_figures_reach_the_dashboard() {
     );
     assert_eq!(m["sla_attainment"].as_f64(), Some(50.0));
     assert_eq!(o["cases_by_category"][0]["category"], "garbage_pile");
+    let metrics = &o["case_metrics"][0];
+    assert_eq!(metrics["category"], "garbage_pile");
+    assert_eq!(metrics["department"], "县城市管理局");
+    assert_eq!(
+        [
+            metrics["cases"].as_f64(),
+            metrics["response_rate"].as_f64(),
+            metrics["resolution_rate"].as_f64(),
+            metrics["sla_attainment"].as_f64(),
+            metrics["hours_to_acknowledge_median"].as_f64(),
+        ],
+        [Some(2.0), Some(100.0), Some(100.0), Some(50.0), Some(0.0)]
+    );
+    assert!(
+        metrics["hours_to_close_median"].is_null(),
+        "none verified yet"
+    );
     shutdown.trigger();
 }
 

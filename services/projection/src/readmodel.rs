@@ -874,12 +874,17 @@ async fn grid_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
                  resolved_at = CASE WHEN $2 = 'resolved' THEN $3 \
                                     WHEN $2 = 'dispatched' THEN NULL ELSE resolved_at END, \
                  due_at = CASE WHEN $4 <> '' THEN $4 ELSE due_at END, \
+                 department = CASE WHEN $5 <> '' THEN $5 ELSE department END, \
+                 dispatched_at = CASE WHEN $2 = 'dispatched' THEN COALESCE(dispatched_at, $3) ELSE dispatched_at END, \
+                 acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN COALESCE(acknowledged_at, $3) ELSE acknowledged_at END, \
+                 closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END, \
                  state = $2 WHERE case_id = $1",
             )
             .bind(c.case_id)
             .bind(state)
             .bind(fixed_time(&c.at))
             .bind(fixed_time(&c.due_at))
+            .bind(c.department)
             .execute(&mut **tx)
             .await?;
         }

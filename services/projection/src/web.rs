@@ -50,6 +50,117 @@ struct Overview {
     service: Service,
     mechanism: Mechanism,
     cases_by_category: Vec<CaseFigures>,
+    case_metrics: Vec<CaseMetrics>,
+}
+
+/// The standard metrics of one category at one department.
+#[derive(Serialize, Debug, PartialEq)]
+struct CaseMetrics {
+    category: String,
+    department: String,
+    /// Dispatched to this department.
+    cases: i64,
+    /// 响应率: acknowledged of dispatched, percent.
+    response_rate: f64,
+    /// 解决率: resolved or closed of dispatched, percent.
+    resolution_rate: f64,
+    /// 满意率: rated 4 or 5 of rated, percent.
+    satisfaction_rate: f64,
+    /// Resolved by the due moment, of resolved, percent.
+    sla_attainment: f64,
+    /// Reopened at least once, of resolved, percent.
+    reopen_rate: f64,
+    hours_to_acknowledge_median: Option<f64>,
+    hours_to_acknowledge_p90: Option<f64>,
+    hours_to_close_median: Option<f64>,
+    hours_to_close_p90: Option<f64>,
+}
+
+/// One dispatched case's times, as stored.
+#[derive(sqlx::FromRow)]
+struct CaseTimes {
+    category: String,
+    department: String,
+    state: String,
+    reported_at: String,
+    dispatched_at: Option<String>,
+    acknowledged_at: Option<String>,
+    resolved_at: Option<String>,
+    closed_at: Option<String>,
+    due_at: Option<String>,
+    reopened: i64,
+    rating: i64,
+}
+
+/// The nearest-rank percentile `q` (0–1) of `values`, one decimal.
+fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some((values[rank - 1] * 10.0).round() / 10.0)
+}
+
+fn hours_between(from: &str, to: &str) -> Option<f64> {
+    let from = chrono::DateTime::parse_from_rfc3339(from).ok()?;
+    let to = chrono::DateTime::parse_from_rfc3339(to).ok()?;
+    Some((to - from).num_seconds() as f64 / 3600.0)
+}
+
+fn case_metrics(rows: Vec<CaseTimes>) -> Vec<CaseMetrics> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<CaseTimes>> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        groups
+            .entry((r.category.clone(), r.department.clone()))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_iter()
+        .map(|((category, department), cases)| {
+            let n = cases.len() as i64;
+            let count =
+                |f: &dyn Fn(&CaseTimes) -> bool| cases.iter().filter(|c| f(c)).count() as i64;
+            let resolved = count(&|c| matches!(c.state.as_str(), "resolved" | "closed"));
+            let rated = count(&|c| c.rating > 0);
+            let mut to_ack: Vec<f64> = cases
+                .iter()
+                .filter_map(|c| {
+                    hours_between(c.dispatched_at.as_deref()?, c.acknowledged_at.as_deref()?)
+                })
+                .collect();
+            let mut to_close: Vec<f64> = cases
+                .iter()
+                .filter_map(|c| hours_between(&c.reported_at, c.closed_at.as_deref()?))
+                .collect();
+            CaseMetrics {
+                response_rate: percent(count(&|c| c.acknowledged_at.is_some()), n),
+                resolution_rate: percent(resolved, n),
+                satisfaction_rate: percent(count(&|c| c.rating >= 4), rated),
+                sla_attainment: percent(
+                    count(&|c| {
+                        matches!(c.state.as_str(), "resolved" | "closed")
+                            && c.resolved_at.is_some()
+                            && c.resolved_at <= c.due_at
+                    }),
+                    resolved,
+                ),
+                reopen_rate: percent(
+                    count(&|c| c.reopened > 0 && matches!(c.state.as_str(), "resolved" | "closed")),
+                    resolved,
+                ),
+                hours_to_acknowledge_median: percentile(&mut to_ack, 0.5),
+                hours_to_acknowledge_p90: percentile(&mut to_ack, 0.9),
+                hours_to_close_median: percentile(&mut to_close, 0.5),
+                hours_to_close_p90: percentile(&mut to_close, 0.9),
+                category,
+                department,
+                cases: n,
+            }
+        })
+        .collect()
 }
 
 /// The mechanism leads: grid workers and snap-and-report cases.
@@ -485,6 +596,15 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     .fetch_all(p.pool())
     .await
     .map_err(fail)?;
+    let times: Vec<CaseTimes> = sqlx::query_as(
+        "SELECT category, COALESCE(department, '') AS department, state, reported_at, dispatched_at, \
+         acknowledged_at, resolved_at, closed_at, due_at, reopened, rating \
+         FROM cases WHERE dispatched_at IS NOT NULL",
+    )
+    .fetch_all(p.pool())
+    .await
+    .map_err(fail)?;
+    let case_metrics = case_metrics(times);
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let service: Service = sqlx::query_as(
         "SELECT \
@@ -532,12 +652,22 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         service,
         mechanism,
         cases_by_category,
+        case_metrics,
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v = vec![5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 7.0, 8.0, 9.0];
+        assert_eq!(percentile(&mut v, 0.5), Some(5.0));
+        assert_eq!(percentile(&mut v, 0.9), Some(9.0));
+        assert_eq!(percentile(&mut [2.25], 0.9), Some(2.3));
+        assert_eq!(percentile(&mut [], 0.5), None);
+    }
 
     #[test]
     fn periods_end_before_today_only() {
