@@ -348,6 +348,9 @@ impl GridService for Api {
             default_department: r.default_department,
         });
         let o = run(&self.categories, &r.code, &command, ctx, 0).await?;
+        if let Some(c) = &o.state.0 {
+            self.index.add_category(c);
+        }
         Ok(Response::new(pb::DefineCaseCategoryResponse {
             category: o.state.0.map(|c| c.to_wire(o.version)),
         }))

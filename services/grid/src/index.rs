@@ -29,6 +29,10 @@ pub struct OpenCase {
 struct Maps {
     grids: BTreeMap<Uuid, Vec<Point>>,
     open: BTreeMap<Uuid, OpenCase>,
+    /// Every case and its category.
+    all: BTreeMap<Uuid, String>,
+    /// code → (name, default department).
+    categories: BTreeMap<String, (String, String)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -89,6 +93,41 @@ impl GridIndex {
             .collect()
     }
 
+    pub fn add_category(&self, c: &grid::Category) {
+        self.write().categories.insert(
+            c.code.clone(),
+            (c.name.clone(), c.default_department.clone()),
+        );
+    }
+
+    /// Every category: (code, name, default department).
+    pub fn categories(&self) -> Vec<(String, String, String)> {
+        self.read()
+            .categories
+            .iter()
+            .map(|(code, (name, dept))| (code.clone(), name.clone(), dept.clone()))
+            .collect()
+    }
+
+    pub fn category_name(&self, code: &str) -> Option<String> {
+        self.read()
+            .categories
+            .get(code)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Up to `limit` cases, newest first, of one category or all.
+    pub fn cases(&self, category: Option<&str>, limit: usize) -> Vec<Uuid> {
+        self.read()
+            .all
+            .iter()
+            .rev()
+            .filter(|(_, c)| category.is_none_or(|want| want == c.as_str()))
+            .take(limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Takes in one of the service's events.
     pub fn apply(&self, event_type: &str, schema_version: u32, payload: &[u8]) {
         match event_type {
@@ -99,6 +138,17 @@ impl GridIndex {
                     payload,
                 ) {
                     self.write().grids.insert(g.grid_id, g.polygon);
+                }
+            }
+            "CaseCategoryDefined" => {
+                if let Ok(grid::CategoryDefined(c)) =
+                    <grid::CategoryDefined as hongxin_domain::DomainEvent>::decode(
+                        event_type,
+                        schema_version,
+                        payload,
+                    )
+                {
+                    self.add_category(&c);
                 }
             }
             "CaseReported" | "CaseProgressed" | "CaseEscalated" => {
@@ -114,6 +164,7 @@ impl GridIndex {
         let mut maps = self.write();
         match event {
             case::Event::Reported(r) => {
+                maps.all.insert(r.case_id, r.category.code.clone());
                 maps.open.insert(
                     r.case_id,
                     OpenCase {

@@ -13,6 +13,7 @@ pub const CONTEXT: &str = "grid";
 
 mod grpc;
 pub mod index;
+mod open311;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,8 @@ impl Default for Settings {
 #[derive(Debug)]
 pub struct Built {
     pub app: GrpcApp,
+    /// Open311 GeoReport v2 over HTTP, for the caller to serve.
+    pub open311: axum::Router,
     pub index: GridIndex,
     pub cases: Arc<CommandHandler<CaseDecider>>,
 }
@@ -126,10 +129,13 @@ pub async fn build(
         settings: settings.clone(),
         photos,
     };
-    let routes = tonic::service::Routes::new(GridServiceServer::new(api));
+    let api = Arc::new(api);
+    let open311 = open311::routes(api.clone());
+    let routes = tonic::service::Routes::new(GridServiceServer::from_arc(api));
     let app = GrpcApp::build(addr, routes, SERVICE_NAMES, grace).await?;
     Ok(Built {
         app,
+        open311,
         index,
         cases: Arc::new(CommandHandler::with_clock(store, decider, clock)),
     })

@@ -22,6 +22,7 @@ use uuid::Uuid;
 struct System {
     organization: OrganizationServiceClient<Channel>,
     grid: GridServiceClient<Channel>,
+    open311: axum::Router,
     clock: Arc<ManualClock>,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
@@ -94,11 +95,13 @@ async fn start(postgres: bool) -> System {
     .await
     .expect("grid");
     let port = built.app.port();
+    let open311 = built.open311.clone();
     tokio::spawn(built.index.clone().follow(grid_store, shutdown.wait()));
     tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
     System {
         organization: OrganizationServiceClient::new(channel(org_port).await),
         grid: GridServiceClient::new(channel(port).await),
+        open311,
         clock,
         shutdown,
         _dir: dir,
@@ -479,6 +482,114 @@ async fn snap_and_report(mut s: System) {
         (rated.state, rated.rating, rated.escalated),
         (pb::CaseState::Closed as i32, 5, true)
     );
+}
+
+/// One HTTP call to the Open311 routes; status and JSON body.
+async fn open311(
+    s: &System,
+    request: axum::http::Request<axum::body::Body>,
+) -> (u16, serde_json::Value) {
+    use tower::ServiceExt as _;
+    let response = s.open311.clone().oneshot(request).await.expect("response");
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, serde_json::from_slice(&bytes).expect("json"))
+}
+
+async fn open311_over_the_same_cases(mut s: System) {
+    let community = Uuid::now_v7();
+    s.organization
+        .register_community(org::RegisterCommunityRequest {
+            community_id: community.to_string(),
+            name: "华店社区".to_owned(),
+            subdistrict: "华店镇".to_owned(),
+        })
+        .await
+        .expect("community");
+    s.grid
+        .define_case_category(pb::DefineCaseCategoryRequest {
+            code: "elevator_fault".to_owned(),
+            name: "电梯故障".to_owned(),
+            sla_hours: 8,
+            default_department: "县市场监管局".to_owned(),
+        })
+        .await
+        .expect("category");
+    let reporter = person(&mut s, 30).await;
+    let get = |uri: &str| {
+        axum::http::Request::get(uri)
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let (status, services) = open311(&s, get("/open311/v2/services.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(services[0]["service_code"], "elevator_fault");
+    assert_eq!(services[0]["service_name"], "电梯故障");
+    let post = |body: String| {
+        axum::http::Request::post("/open311/v2/requests.json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .expect("request")
+    };
+    let (status, created) = open311(
+        &s,
+        post(format!(
+            "service_code=elevator_fault&lat=36.79&long=116.76&description=elevator+stuck&account_id={reporter}"
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created[0]["service_request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, found) = open311(&s, get(&format!("/open311/v2/requests/{id}.json"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            found[0]["status"].as_str(),
+            found[0]["service_code"].as_str()
+        ),
+        (Some("open"), Some("elevator_fault"))
+    );
+    let (_, listed) = open311(&s, get("/open311/v2/requests.json?status=open")).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    // The same case through gRPC.
+    let case = s
+        .grid
+        .get_case(pb::GetCaseRequest { case_id: id })
+        .await
+        .expect("grpc")
+        .into_inner()
+        .case
+        .expect("case");
+    assert_eq!(case.description, "elevator stuck");
+    let (status, refused) = open311(
+        &s,
+        post(format!(
+            "service_code=elevator_fault&description=x&account_id={reporter}"
+        )),
+    )
+    .await;
+    assert_eq!(status, 400, "no location: {refused}");
+    let (status, _) = open311(
+        &s,
+        get(&format!("/open311/v2/requests/{}.json", Uuid::now_v7())),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn embedded_open311() {
+    open311_over_the_same_cases(start(false).await).await;
+}
+
+#[tokio::test]
+async fn distributed_open311() {
+    open311_over_the_same_cases(start(true).await).await;
 }
 
 #[tokio::test]

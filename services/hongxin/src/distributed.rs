@@ -69,6 +69,8 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let mut tasks = tokio::task::JoinSet::new();
+    // What a service process serves over HTTP besides its metrics.
+    let mut http_routes = hongxin_runtime::http::ops_routes();
     let metrics_port = match service {
         Service::Organization => {
             let store = store(&config, hongxin_organization::CONTEXT).await?;
@@ -276,6 +278,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("grid: grpc://{}:{}", config.host, built.app.port());
+            http_routes = http_routes.merge(built.open311.clone());
             tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
             Some(config.ports.metrics)
         }
@@ -323,9 +326,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             http.local_addr()?.port()
         );
         let s = shutdown.clone();
-        tasks.spawn(async move {
-            Ok(hongxin_runtime::http::serve(http, hongxin_runtime::http::ops_routes(), s).await?)
-        });
+        tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, http_routes, s).await?) });
     }
     supervise(&mut tasks, &shutdown).await
 }

@@ -243,6 +243,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
     let router = hongxin_projection::routes(stores.projection.clone())
+        .merge(grid.open311.clone())
         .merge(hongxin_runtime::http::ops_routes());
     {
         let s = shutdown.clone();
