@@ -26,9 +26,11 @@ pub(crate) struct Api {
     pub(crate) index: GridIndex,
     pub(crate) settings: Settings,
     pub(crate) photos: crate::photos::PhotoStore,
+    pub(crate) points: crate::recognition_api::Points,
+    pub(crate) recognitions: crate::recognition_api::Recognitions,
 }
 
-async fn run<D: Decider>(
+pub(crate) async fn run<D: Decider>(
     handler: &CommandHandler<D>,
     id: impl std::fmt::Display,
     command: &D::Command,
@@ -67,7 +69,7 @@ fn point(f: &mut Fields, field: &str, p: Option<&pb::Point>, datum: i32) -> Opti
 }
 
 impl Api {
-    fn now(&self) -> chrono::DateTime<Utc> {
+    pub(crate) fn now(&self) -> chrono::DateTime<Utc> {
         self.cases.clock().now()
     }
 
@@ -81,7 +83,7 @@ impl Api {
             && (b.min_latitude..=b.max_latitude).contains(&p.lat)
     }
 
-    async fn known_person(&self, field: &str, id: Uuid) -> Result<(), Status> {
+    pub(crate) async fn known_person(&self, field: &str, id: Uuid) -> Result<(), Status> {
         let unknown = self
             .directory
             .unknown(&References {
@@ -522,6 +524,11 @@ impl GridService for Api {
         for e in &o.events {
             self.index.apply_case(e);
         }
+        if let (Action::Verify, Some(c)) = (&action, &o.state.0) {
+            let mut ctx = ctx.clone();
+            ctx.idempotency_key = None;
+            self.award(c, ctx).await?;
+        }
         if let (Action::Merge { original }, Some(c)) = (&action, &o.state.0) {
             let follow = case::Command::Follow {
                 people: c.followers.clone(),
@@ -632,6 +639,55 @@ impl GridService for Api {
                 "the image cannot be read",
             ))),
         }
+    }
+
+    async fn get_points(
+        &self,
+        request: Request<pb::GetPointsRequest>,
+    ) -> Result<Response<pb::GetPointsResponse>, Status> {
+        self.get_points_impl(request).await
+    }
+
+    async fn open_recognition(
+        &self,
+        request: Request<pb::OpenRecognitionRequest>,
+    ) -> Result<Response<pb::OpenRecognitionResponse>, Status> {
+        self.open_recognition_impl(request).await
+    }
+
+    async fn nominate_candidate(
+        &self,
+        request: Request<pb::NominateCandidateRequest>,
+    ) -> Result<Response<pb::NominateCandidateResponse>, Status> {
+        self.nominate_impl(request).await
+    }
+
+    async fn review_candidate(
+        &self,
+        request: Request<pb::ReviewCandidateRequest>,
+    ) -> Result<Response<pb::ReviewCandidateResponse>, Status> {
+        self.review_impl(request).await
+    }
+
+    async fn open_voting(
+        &self,
+        request: Request<pb::OpenVotingRequest>,
+    ) -> Result<Response<pb::OpenVotingResponse>, Status> {
+        self.open_voting_impl(request).await
+    }
+
+    async fn vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        self.vote_impl(request).await
+    }
+
+    async fn close_recognition(
+        &self,
+        request: Request<pb::CloseRecognitionRequest>,
+    ) -> Result<Response<pb::CloseRecognitionResponse>, Status> {
+        self.close_recognition_impl(request).await
     }
 
     async fn escalate_overdue(

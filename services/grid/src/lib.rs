@@ -6,6 +6,8 @@ pub mod case;
 pub mod geo;
 pub mod grid;
 pub mod photos;
+pub mod recognition;
+mod recognition_api;
 pub mod worker;
 
 /// The bounded context's name: store schema, NATS subjects, stream.
@@ -62,6 +64,10 @@ pub struct Settings {
     pub working_weekends: Vec<NaiveDate>,
     /// Where photos are kept; `<data_dir>/photos` when unset.
     pub photo_dir: Option<std::path::PathBuf>,
+    /// Points for a verified report (citizen / grid worker) and the daily cap.
+    pub points_per_report: i64,
+    pub points_per_report_by_grid_worker: i64,
+    pub points_daily_cap: i64,
 }
 
 impl Default for Settings {
@@ -81,6 +87,10 @@ impl Default for Settings {
             holidays: Vec::new(),
             working_weekends: Vec::new(),
             photo_dir: None,
+            points_per_report: recognition::PointRules::default().per_report,
+            points_per_report_by_grid_worker: recognition::PointRules::default()
+                .per_report_by_grid_worker,
+            points_daily_cap: recognition::PointRules::default().daily_cap,
         }
     }
 }
@@ -128,6 +138,22 @@ pub async fn build(
         index: index.clone(),
         settings: settings.clone(),
         photos,
+        points: CommandHandler::with_clock(
+            store.clone(),
+            recognition::PointsDecider {
+                rules: recognition::PointRules {
+                    per_report: settings.points_per_report,
+                    per_report_by_grid_worker: settings.points_per_report_by_grid_worker,
+                    daily_cap: settings.points_daily_cap,
+                },
+            },
+            clock.clone(),
+        ),
+        recognitions: CommandHandler::with_clock(
+            store.clone(),
+            recognition::RecognitionDecider,
+            clock.clone(),
+        ),
     };
     let api = Arc::new(api);
     let open311 = open311::routes(api.clone());

@@ -482,6 +482,86 @@ async fn snap_and_report(mut s: System) {
         (rated.state, rated.rating, rated.escalated),
         (pb::CaseState::Closed as i32, 5, true)
     );
+
+    // The verified report earned the grid worker's points; the merged
+    // duplicate earned the citizen nothing.
+    let points = |person: Uuid| pb::GetPointsRequest {
+        person_id: person.to_string(),
+    };
+    let p = s
+        .grid
+        .get_points(points(rider))
+        .await
+        .expect("points")
+        .into_inner()
+        .points
+        .expect("points");
+    assert_eq!((p.total, p.by_year.get("2026").copied()), (10, Some(10)));
+    let p = s
+        .grid
+        .get_points(points(citizen))
+        .await
+        .expect("points")
+        .into_inner()
+        .points
+        .expect("points");
+    assert_eq!(p.total, 0);
+
+    // The annual recognition: one vote per voter per candidate per day.
+    let campaign = Uuid::now_v7().to_string();
+    s.grid
+        .open_recognition(pb::OpenRecognitionRequest {
+            campaign_id: campaign.clone(),
+            year: 2026,
+            kind: pb::RecognitionKind::Rider as i32,
+            winners: 1,
+        })
+        .await
+        .expect("open");
+    s.grid
+        .nominate_candidate(pb::NominateCandidateRequest {
+            campaign_id: campaign.clone(),
+            person_id: rider.to_string(),
+            citation: "随手拍发现并上报问题".to_owned(),
+        })
+        .await
+        .expect("nominate");
+    s.grid
+        .review_candidate(pb::ReviewCandidateRequest {
+            campaign_id: campaign.clone(),
+            person_id: rider.to_string(),
+            approved: true,
+        })
+        .await
+        .expect("review");
+    s.grid
+        .open_voting(pb::OpenVotingRequest {
+            campaign_id: campaign.clone(),
+        })
+        .await
+        .expect("voting");
+    let vote = pb::VoteRequest {
+        campaign_id: campaign.clone(),
+        candidate_person_id: rider.to_string(),
+        voter_person_id: citizen.to_string(),
+    };
+    s.grid.vote(vote.clone()).await.expect("vote");
+    let twice = s.grid.vote(vote.clone()).await.expect_err("same day");
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    s.clock.advance(TimeDelta::days(1));
+    s.grid.vote(vote).await.expect("the next day");
+    let closed = s
+        .grid
+        .close_recognition(pb::CloseRecognitionRequest {
+            campaign_id: campaign.clone(),
+        })
+        .await
+        .expect("close")
+        .into_inner()
+        .recognition
+        .expect("recognition");
+    assert_eq!(closed.winner_person_ids, [rider.to_string()]);
+    assert_eq!(closed.candidates[0].votes, 2);
 }
 
 /// One HTTP call to the Open311 routes; status and JSON body.
