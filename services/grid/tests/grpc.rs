@@ -25,6 +25,11 @@ struct System {
     open311: axum::Router,
     clock: Arc<ManualClock>,
     shutdown: Shutdown,
+    /// Distributed: the grid's events published through the relay.
+    jetstream: Option<(
+        async_nats::jetstream::Context,
+        hongxin_testkit::nats::PrivateNats,
+    )>,
     _dir: tempfile::TempDir,
 }
 
@@ -96,6 +101,20 @@ async fn start(postgres: bool) -> System {
     .expect("grid");
     let port = built.app.port();
     let open311 = built.open311.clone();
+    let jetstream = if postgres {
+        let nats = hongxin_testkit::nats::PrivateNats::start()
+            .await
+            .expect("private nats-server");
+        let js =
+            async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+        tokio::spawn(
+            hongxin_bus::OutboxRelay::new(grid_store.clone(), js.clone(), "grid")
+                .run(shutdown.wait()),
+        );
+        Some((js, nats))
+    } else {
+        None
+    };
     tokio::spawn(built.index.clone().follow(grid_store, shutdown.wait()));
     tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
     System {
@@ -104,6 +123,7 @@ async fn start(postgres: bool) -> System {
         open311,
         clock,
         shutdown,
+        jetstream,
         _dir: dir,
     }
 }
@@ -562,6 +582,24 @@ async fn snap_and_report(mut s: System) {
         .expect("recognition");
     assert_eq!(closed.winner_person_ids, [rider.to_string()]);
     assert_eq!(closed.candidates[0].votes, 2);
+
+    // Distributed: every event reached JetStream on its subject.
+    if let Some((js, _nats)) = &s.jetstream {
+        let mut reported = false;
+        for _ in 0..200 {
+            let stream = js.get_stream("HONGXIN_GRID").await.expect("stream");
+            if stream
+                .get_last_raw_message_by_subject("hongxin.grid.case.CaseReported")
+                .await
+                .is_ok()
+            {
+                reported = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(reported, "the grid's events were published");
+    }
 }
 
 /// One HTTP call to the Open311 routes; status and JSON body.
