@@ -3,10 +3,11 @@
 //! handlers; household figures sealed before they reach a command's event.
 
 use chrono::NaiveDate;
-use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider, Outcome, RetryPolicy};
+use hongxin_domain::{CommandError, CommandHandler};
 use hongxin_organization::client::{Directory, References};
 use hongxin_proto::care::v1 as pb;
 use hongxin_proto::care::v1::care_service_server::CareService;
+use hongxin_runtime::commands::{load, run};
 use hongxin_runtime::fields::Fields;
 use hongxin_runtime::{command_context, status_of};
 use hongxin_vault::{Vault, VaultError};
@@ -36,38 +37,6 @@ pub(crate) struct Api {
     pub(crate) index: CareIndex,
     /// The local minimum-living standard, fen per person per month.
     pub(crate) minimum_living_standard_fen: i64,
-}
-
-async fn run<D: Decider>(
-    handler: &CommandHandler<D>,
-    id: impl std::fmt::Display,
-    command: &D::Command,
-    mut ctx: CommandContext,
-    expected_version: u64,
-) -> Result<Outcome<D>, Status> {
-    if expected_version > 0 {
-        ctx.expected_version = Some(expected_version);
-    }
-    handler
-        .handle(
-            &CommandHandler::<D>::stream_id(id),
-            command,
-            &ctx,
-            RetryPolicy::Reload(5),
-        )
-        .await
-        .map_err(status_of)
-}
-
-async fn load<D: Decider>(
-    handler: &CommandHandler<D>,
-    id: impl std::fmt::Display,
-) -> Result<(D::State, u64), Status> {
-    let loaded = handler
-        .load(&CommandHandler::<D>::stream_id(id))
-        .await
-        .map_err(status_of)?;
-    Ok((loaded.state, loaded.version))
 }
 
 fn vault_status(e: VaultError) -> Status {

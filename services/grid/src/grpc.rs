@@ -1,7 +1,7 @@
 //! The gRPC face of the grid service.
 
 use chrono::{TimeDelta, Utc};
-use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider, Outcome, RetryPolicy};
+use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider as _};
 use hongxin_organization::client::{Directory, References};
 use hongxin_proto::grid::v1 as pb;
 use hongxin_proto::grid::v1::grid_service_server::GridService;
@@ -30,26 +30,7 @@ pub(crate) struct Api {
     pub(crate) recognitions: crate::recognition_api::Recognitions,
 }
 
-pub(crate) async fn run<D: Decider>(
-    handler: &CommandHandler<D>,
-    id: impl std::fmt::Display,
-    command: &D::Command,
-    mut ctx: CommandContext,
-    expected_version: u64,
-) -> Result<Outcome<D>, Status> {
-    if expected_version > 0 {
-        ctx.expected_version = Some(expected_version);
-    }
-    handler
-        .handle(
-            &CommandHandler::<D>::stream_id(id),
-            command,
-            &ctx,
-            RetryPolicy::Reload(3),
-        )
-        .await
-        .map_err(status_of)
-}
+pub(crate) use hongxin_runtime::commands::run;
 
 /// A point from the wire, converted to WGS-84.
 fn point(f: &mut Fields, field: &str, p: Option<&pb::Point>, datum: i32) -> Option<Point> {

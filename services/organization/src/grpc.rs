@@ -1,7 +1,7 @@
 //! The gRPC face of the organization service: wire types in, commands to
 //! the handlers, wire types out.
 
-use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider, Outcome, RetryPolicy};
+use hongxin_domain::{CommandContext, CommandError, CommandHandler, Decider, RetryPolicy};
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::organization::v1::organization_service_server::OrganizationService;
 use hongxin_runtime::{command_context, status_of};
@@ -31,28 +31,7 @@ pub(crate) struct Api {
     pub(crate) duties: CommandHandler<governance::DutyDecider>,
 }
 
-/// Handles a command for the aggregate `id`, decided again on a conflict
-/// unless the caller named the version it read.
-pub(crate) async fn run<D: Decider>(
-    handler: &CommandHandler<D>,
-    id: impl std::fmt::Display,
-    command: &D::Command,
-    mut ctx: CommandContext,
-    expected_version: u64,
-) -> Result<Outcome<D>, Status> {
-    if expected_version > 0 {
-        ctx.expected_version = Some(expected_version);
-    }
-    handler
-        .handle(
-            &CommandHandler::<D>::stream_id(id),
-            command,
-            &ctx,
-            RetryPolicy::Reload(3),
-        )
-        .await
-        .map_err(status_of)
-}
+pub(crate) use hongxin_runtime::commands::run;
 
 /// Loads the aggregate `id`; `None` when it does not exist.
 pub(crate) async fn load<D: Decider, T>(
@@ -60,11 +39,8 @@ pub(crate) async fn load<D: Decider, T>(
     id: impl std::fmt::Display,
     view: impl FnOnce(D::State, u64) -> Option<T>,
 ) -> Result<Option<T>, Status> {
-    let loaded = handler
-        .load(&CommandHandler::<D>::stream_id(id))
-        .await
-        .map_err(status_of)?;
-    Ok(view(loaded.state, loaded.version))
+    let (state, version) = hongxin_runtime::commands::load(handler, id).await?;
+    Ok(view(state, version))
 }
 
 fn community_of(state: community::State, version: u64) -> Option<pb::Community> {

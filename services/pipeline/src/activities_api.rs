@@ -1,12 +1,11 @@
 //! The gRPC face of the pipeline's other work: double pairing, training,
 //! the theme Party day and the cloud platform's posts.
 
-use hongxin_domain::{
-    CommandContext, CommandError, CommandHandler, Decider, FieldViolation, RetryPolicy,
-};
+use hongxin_domain::{CommandError, CommandHandler, FieldViolation};
 use hongxin_organization::client::References;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pb;
+use hongxin_runtime::commands::run;
 use hongxin_runtime::fields::Fields;
 use hongxin_runtime::{command_context, status_of};
 use tonic::{Request, Response, Status};
@@ -17,23 +16,6 @@ use crate::pairing::{self, PairDecider};
 use crate::party_day::{self, Month, PartyDayDecider};
 use crate::posts::{self, PostDecider};
 use crate::training::{self, CourseKind, SessionDecider};
-
-async fn handle<D: Decider>(
-    handler: &CommandHandler<D>,
-    id: impl std::fmt::Display,
-    command: &D::Command,
-    ctx: &CommandContext,
-) -> Result<hongxin_domain::Outcome<D>, Status> {
-    handler
-        .handle(
-            &CommandHandler::<D>::stream_id(id),
-            command,
-            ctx,
-            RetryPolicy::Reload(3),
-        )
-        .await
-        .map_err(status_of)
-}
 
 impl Api {
     /// Every person named must be in the registry.
@@ -148,7 +130,7 @@ impl Api {
             enterprise,
             started_on,
         });
-        let outcome = handle(&self.pairs, pair_id, &command, &ctx).await?;
+        let outcome = run(&self.pairs, pair_id, &command, ctx, 0).await?;
         Ok(Response::new(pb::StartPairResponse {
             pair: outcome.state.0.map(|p| p.to_wire(outcome.version)),
         }))
@@ -165,7 +147,7 @@ impl Api {
             return Err(p.fail());
         };
         let command = pairing::Command::Note { on, text: r.text };
-        let outcome = handle(&self.pairs, id, &command, &ctx).await?;
+        let outcome = run(&self.pairs, id, &command, ctx, 0).await?;
         Ok(Response::new(pb::NotePairResponse {
             pair: outcome.state.0.map(|p| p.to_wire(outcome.version)),
         }))
@@ -182,7 +164,7 @@ impl Api {
         else {
             return Err(p.fail());
         };
-        let outcome = handle(&self.pairs, id, &pairing::Command::End { on }, &ctx).await?;
+        let outcome = run(&self.pairs, id, &pairing::Command::End { on }, ctx, 0).await?;
         Ok(Response::new(pb::EndPairResponse {
             pair: outcome.state.0.map(|p| p.to_wire(outcome.version)),
         }))
@@ -214,7 +196,7 @@ impl Api {
             class_hours: r.class_hours,
             counts_as_centralised: r.counts_as_centralised,
         });
-        let outcome = handle(&self.sessions, id, &command, &ctx).await?;
+        let outcome = run(&self.sessions, id, &command, ctx, 0).await?;
         Ok(Response::new(pb::ScheduleTrainingSessionResponse {
             session: outcome.state.0.map(|t| t.to_wire(outcome.version)),
         }))
@@ -233,11 +215,12 @@ impl Api {
             return Err(p.fail());
         };
         self.known_people("person_ids", &people).await?;
-        let outcome = handle(
+        let outcome = run(
             &self.sessions,
             id,
             &training::Command::Attend { people },
-            &ctx,
+            ctx,
+            0,
         )
         .await?;
         Ok(Response::new(pb::RecordTrainingAttendanceResponse {
@@ -292,7 +275,7 @@ impl Api {
             },
             previous_host,
         };
-        let outcome = handle(&self.party_days, month.label(), &command, &ctx).await?;
+        let outcome = run(&self.party_days, month.label(), &command, ctx, 0).await?;
         Ok(Response::new(pb::SchedulePartyDayResponse {
             party_day: outcome.state.0.map(|d| d.to_wire(outcome.version)),
         }))
@@ -319,7 +302,7 @@ impl Api {
         }
         self.known_people("attendee_person_ids", &attendees).await?;
         let command = party_day::Command::Hold { on, attendees };
-        let outcome = handle(&self.party_days, month.label(), &command, &ctx).await?;
+        let outcome = run(&self.party_days, month.label(), &command, ctx, 0).await?;
         Ok(Response::new(pb::RecordPartyDayResponse {
             party_day: outcome.state.0.map(|d| d.to_wire(outcome.version)),
         }))
@@ -357,7 +340,7 @@ impl Api {
             body: r.body,
             published_on: on,
         });
-        let outcome = handle(&self.posts, id, &command, &ctx).await?;
+        let outcome = run(&self.posts, id, &command, ctx, 0).await?;
         Ok(Response::new(pb::PublishPostResponse {
             post: outcome.state.0.map(|p| p.to_wire(outcome.version)),
         }))
