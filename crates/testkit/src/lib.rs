@@ -10,6 +10,7 @@
 
 pub mod given;
 pub mod nats;
+pub mod people;
 pub mod pg;
 
 /// A free TCP port on the loopback interface.

@@ -129,14 +129,7 @@ async fn start(postgres: bool) -> System {
 }
 
 fn id_number(seq: u16) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let body = format!("37142519950505{seq:03}");
-    let sum: u32 = body
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    hongxin_testkit::people::id_number("19950505", seq)
 }
 
 async fn person(s: &mut System, seq: u16) -> Uuid {

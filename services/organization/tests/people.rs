@@ -18,24 +18,11 @@ use hongxin_organization::membership::MembershipFollower;
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::pipeline::v1 as pipeline;
 use hongxin_runtime::Shutdown;
+use hongxin_testkit::people::id_number;
 use prost::Message as _;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
-
-/// A valid ID number of 齐河县 (371425) born on `birth` ("YYYYMMDD"), with
-/// sequence `seq`, its check character computed per GB 11643.
-fn id_number(birth: &str, seq: u16) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let body = format!("371425{birth}{seq:03}");
-    let sum: u32 = body
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
 
 /// The same ID number with a wrong check character.
 fn with_wrong_check(id: &str) -> String {

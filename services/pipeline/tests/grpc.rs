@@ -16,6 +16,7 @@ use hongxin_proto::organization::v1::organization_service_client::OrganizationSe
 use hongxin_proto::pipeline::v1 as pb;
 use hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient;
 use hongxin_runtime::Shutdown;
+use hongxin_testkit::people::id_number;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -146,18 +147,6 @@ async fn start(mode: Mode) -> System {
         _dir: dir,
         _nats: nats,
     }
-}
-
-/// A valid ID number of 齐河县 born on `birth` ("YYYYMMDD").
-fn id_number(birth: &str, seq: u16) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let body = format!("371425{birth}{seq:03}");
-    let sum: u32 = body
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
 async fn person(
