@@ -50,6 +50,34 @@ fn settings_of(config: &Config) -> JetStreamSettings {
     }
 }
 
+/// A service's store and NATS, with the outbox relay publishing the store's
+/// events running among `tasks`.
+async fn with_relay(
+    config: &Config,
+    context: &'static str,
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(EventStore, async_nats::jetstream::Context)> {
+    let store = store(config, context).await?;
+    let js = jetstream(config).await?;
+    let relay =
+        OutboxRelay::new(store.clone(), js.clone(), context).with_settings(settings_of(config));
+    let s = shutdown.clone();
+    tasks.spawn(async move {
+        relay.run(s.wait()).await;
+        Ok(())
+    });
+    Ok((store, js))
+}
+
+/// How a service reaches the organization service.
+fn directory(config: &Config) -> anyhow::Result<hongxin_organization::client::Directory> {
+    Ok(hongxin_organization::client::Directory::connect_lazy(
+        &config.organization_url(),
+        crate::embedded::DIRECTORY_DEADLINE,
+    )?)
+}
+
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     store(config, hongxin_organization::CONTEXT).await?;
     store(config, hongxin_pipeline::CONTEXT).await?;
@@ -73,17 +101,13 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
     let mut http_routes = hongxin_runtime::http::ops_routes();
     let metrics_port = match service {
         Service::Organization => {
-            let store = store(&config, hongxin_organization::CONTEXT).await?;
-            let js = jetstream(&config).await?;
-            let relay = OutboxRelay::new(store.clone(), js.clone(), hongxin_organization::CONTEXT)
-                .with_settings(settings_of(&config));
-            tasks.spawn({
-                let s = shutdown.clone();
-                async move {
-                    relay.run(s.wait()).await;
-                    Ok(())
-                }
-            });
+            let (store, js) = with_relay(
+                &config,
+                hongxin_organization::CONTEXT,
+                &mut tasks,
+                &shutdown,
+            )
+            .await?;
             // The development pipeline's membership events update people,
             // enterprises and branch rosters here.
             let membership = EventFeed::jetstream(
@@ -121,21 +145,9 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let settings: hongxin_pipeline::Settings = config
                 .section("pipeline")
                 .context("the [pipeline] section of the configuration is not valid")?;
-            let store = store(&config, hongxin_pipeline::CONTEXT).await?;
-            let js = jetstream(&config).await?;
-            let relay = OutboxRelay::new(store.clone(), js, hongxin_pipeline::CONTEXT)
-                .with_settings(settings_of(&config));
-            tasks.spawn({
-                let s = shutdown.clone();
-                async move {
-                    relay.run(s.wait()).await;
-                    Ok(())
-                }
-            });
-            let directory = hongxin_organization::client::Directory::connect_lazy(
-                &config.organization_url(),
-                crate::embedded::DIRECTORY_DEADLINE,
-            )?;
+            let (store, _) =
+                with_relay(&config, hongxin_pipeline::CONTEXT, &mut tasks, &shutdown).await?;
+            let directory = directory(&config)?;
             let built = hongxin_pipeline::build(
                 SocketAddr::new(config.host, config.ports.pipeline),
                 store.clone(),
@@ -161,17 +173,8 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let settings: hongxin_care::Settings = config
                 .section("care")
                 .context("the [care] section of the configuration is not valid")?;
-            let store = store(&config, hongxin_care::CONTEXT).await?;
-            let js = jetstream(&config).await?;
-            let relay = OutboxRelay::new(store.clone(), js.clone(), hongxin_care::CONTEXT)
-                .with_settings(settings_of(&config));
-            tasks.spawn({
-                let s = shutdown.clone();
-                async move {
-                    relay.run(s.wait()).await;
-                    Ok(())
-                }
-            });
+            let (store, js) =
+                with_relay(&config, hongxin_care::CONTEXT, &mut tasks, &shutdown).await?;
             let vault = crate::keys::vault(&config, &store)?;
             let wishes = EventFeed::jetstream(
                 &js,
@@ -202,10 +205,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                     Ok(())
                 }
             });
-            let directory = hongxin_organization::client::Directory::connect_lazy(
-                &config.organization_url(),
-                crate::embedded::DIRECTORY_DEADLINE,
-            )?;
+            let directory = directory(&config)?;
             let built = hongxin_care::build(
                 SocketAddr::new(config.host, config.ports.care),
                 store.clone(),
@@ -231,21 +231,9 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let settings: hongxin_grid::Settings = config
                 .section("grid")
                 .context("the [grid] section of the configuration is not valid")?;
-            let store = store(&config, hongxin_grid::CONTEXT).await?;
-            let js = jetstream(&config).await?;
-            let relay = OutboxRelay::new(store.clone(), js, hongxin_grid::CONTEXT)
-                .with_settings(settings_of(&config));
-            tasks.spawn({
-                let s = shutdown.clone();
-                async move {
-                    relay.run(s.wait()).await;
-                    Ok(())
-                }
-            });
-            let directory = hongxin_organization::client::Directory::connect_lazy(
-                &config.organization_url(),
-                crate::embedded::DIRECTORY_DEADLINE,
-            )?;
+            let (store, _) =
+                with_relay(&config, hongxin_grid::CONTEXT, &mut tasks, &shutdown).await?;
+            let directory = directory(&config)?;
             // A directory every grid process shares (a mounted volume).
             let photo_dir = settings
                 .photo_dir
