@@ -4,15 +4,18 @@ CARGO ?= cargo
 BUF_VERSION := 1.75.0
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
+ECHARTS_VERSION := 6.1.0
+ECHARTS_VENDORED := services/projection/web/vendor/echarts.min.js
 
-.PHONY: run test lint bench build fmt buf clean
+.PHONY: run test lint bench build fmt buf vendor clean
 
 ## Builds and starts the embedded default: every service in one process,
 ## SQLite under ./data, the dashboard on http://127.0.0.1:8080.
 run:
 	$(CARGO) run --release -p hongxin -- up
 
-## Brings up PostgreSQL and NATS where missing, then runs every test.
+## Brings up PostgreSQL and NATS where missing, then runs every test; last the
+## dashboard in a browser (tests/browser, Debian's chromium).
 test:
 	@bash deploy/local/ensure-services.sh
 	@if command -v cargo-nextest >/dev/null; then \
@@ -20,6 +23,7 @@ test:
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	@bash tests/browser/run.sh
 
 ## rustfmt, clippy with warnings denied, buf lint on proto/.
 lint: $(BUF)
@@ -43,6 +47,14 @@ $(BUF):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
 buf: $(BUF)
+
+## Apache ECharts for the dashboard, from the npm registry into .tools/, then
+## copied beside the page (the vendored file is committed; no CDN at run time).
+vendor:
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent echarts@$(ECHARTS_VERSION)
+	mkdir -p $(dir $(ECHARTS_VENDORED))
+	cp $(TOOLS)/node_modules/echarts/dist/echarts.min.js $(ECHARTS_VENDORED)
 
 clean:
 	$(CARGO) clean

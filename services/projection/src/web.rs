@@ -15,8 +15,23 @@ const PAGE: &str = include_str!("../web/index.html");
 pub fn routes(projection: Projection) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/assets/echarts.min.js", get(echarts))
         .route("/api/v1/overview", get(overview))
         .with_state(projection)
+}
+
+/// Apache ECharts, vendored (`make vendor`), so the page needs no internet.
+const ECHARTS: &[u8] = include_bytes!("../web/vendor/echarts.min.js");
+
+async fn echarts() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ECHARTS,
+    )
+        .into_response()
 }
 
 async fn page() -> Response {
