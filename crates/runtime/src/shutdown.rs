@@ -24,7 +24,7 @@ impl Shutdown {
     }
 
     /// Completes when shutdown is asked for.
-    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         self.0.clone().cancelled_owned()
     }
 

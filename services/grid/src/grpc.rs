@@ -81,21 +81,20 @@ impl Api {
     }
 
     /// Photo ids that must all be stored already.
-    fn photo_ids(&self, f: &mut Fields, raw: &[String]) -> Vec<String> {
+    async fn photo_ids(&self, f: &mut Fields, raw: &[String]) -> Result<Vec<String>, Status> {
         if raw.len() > 9 {
             f.push("photo_ids", "at most 9 photos");
+            return Ok(Vec::new());
         }
-        raw.iter()
-            .enumerate()
-            .filter_map(|(i, id)| {
-                if self.photos.find(id).is_some() {
-                    Some(id.clone())
-                } else {
-                    f.push(format!("photo_ids[{i}]"), "no such photo; upload it first");
-                    None
-                }
-            })
-            .collect()
+        let mut ids = Vec::with_capacity(raw.len());
+        for (i, id) in raw.iter().enumerate() {
+            if self.photos.exists(id).await.map_err(photo_status)? {
+                ids.push(id.clone());
+            } else {
+                f.push(format!("photo_ids[{i}]"), "no such photo; upload it first");
+            }
+        }
+        Ok(ids)
     }
 
     async fn case_view(&self, id: Uuid) -> Result<pb::Case, Status> {
@@ -127,6 +126,23 @@ impl Api {
             .0
             .map(|w| w.to_wire(o.version))
             .ok_or_else(|| Status::not_found("no such grid worker"))
+    }
+}
+
+/// Chunks of a photo sent back, well under gRPC's 4 MiB message limit.
+const PHOTO_CHUNK: usize = 64 * 1024;
+
+/// What a failure of the photo store or a bad upload answers.
+fn photo_status(e: crate::photos::PhotoError) -> Status {
+    use crate::photos::PhotoError;
+    match e {
+        PhotoError::Store(e) => status_of(CommandError::Unavailable(Box::new(e))),
+        e @ (PhotoError::TooLarge | PhotoError::NotAnImage) => {
+            status_of(CommandError::invalid("data", e.to_string()))
+        }
+        PhotoError::Unreadable(_) => {
+            status_of(CommandError::invalid("data", "the image cannot be read"))
+        }
     }
 }
 
@@ -372,7 +388,7 @@ impl GridService for Api {
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
         let reporter = f.id("reporter_person_id", &r.reporter_person_id);
-        let photos = self.photo_ids(&mut f, &r.photo_ids);
+        let photos = self.photo_ids(&mut f, &r.photo_ids).await?;
         let p = point(&mut f, "point", r.point.as_ref(), r.datum);
         if let Some(p) = p
             && !self.in_county(p)
@@ -442,7 +458,7 @@ impl GridService for Api {
         let r = request.into_inner();
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
-        let photos = self.photo_ids(&mut f, &r.photo_ids);
+        let photos = self.photo_ids(&mut f, &r.photo_ids).await?;
         let department = Some(r.department.trim().to_owned()).filter(|d| !d.is_empty());
         let action = match pb::CaseAction::try_from(r.action) {
             Ok(pb::CaseAction::Accept) => Some(Action::Accept),
@@ -605,21 +621,50 @@ impl GridService for Api {
             }
             upload.extend_from_slice(&chunk.data);
         }
-        match self.photos.put(upload).await {
-            Ok(stored) => Ok(Response::new(pb::UploadPhotoResponse {
-                photo_id: stored.id,
-                width: stored.width,
-                height: stored.height,
-            })),
-            Err(PhotoError::Store(e)) => Err(status_of(CommandError::Unavailable(Box::new(e)))),
-            Err(e @ (PhotoError::TooLarge | PhotoError::NotAnImage)) => {
-                Err(status_of(CommandError::invalid("data", e.to_string())))
-            }
-            Err(PhotoError::Unreadable(_)) => Err(status_of(CommandError::invalid(
-                "data",
-                "the image cannot be read",
-            ))),
+        let stored = self.photos.put(upload).await.map_err(photo_status)?;
+        Ok(Response::new(pb::UploadPhotoResponse {
+            photo_id: stored.id,
+            width: stored.width,
+            height: stored.height,
+        }))
+    }
+
+    type GetPhotoStream = futures::stream::Iter<std::vec::IntoIter<Result<pb::GetPhotoResponse, Status>>>;
+
+    async fn get_photo(
+        &self,
+        request: Request<pb::GetPhotoRequest>,
+    ) -> Result<Response<Self::GetPhotoStream>, Status> {
+        use crate::photos::Variant;
+        let r = request.into_inner();
+        if !crate::photos::valid_id(&r.photo_id) {
+            return Err(status_of(CommandError::invalid(
+                "photo_id",
+                "a photo id is 64 lower-case hex digits",
+            )));
         }
+        let variant = if r.thumbnail {
+            Variant::Thumbnail
+        } else {
+            Variant::Photo
+        };
+        let Some(jpeg) = self
+            .photos
+            .get(&r.photo_id, variant)
+            .await
+            .map_err(photo_status)?
+        else {
+            return Err(status_of(CommandError::NotFound("no such photo".into())));
+        };
+        let chunks: Vec<_> = jpeg
+            .chunks(PHOTO_CHUNK)
+            .map(|c| {
+                Ok(pb::GetPhotoResponse {
+                    data: c.to_vec().into(),
+                })
+            })
+            .collect();
+        Ok(Response::new(futures::stream::iter(chunks)))
     }
 
     async fn get_points(

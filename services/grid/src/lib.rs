@@ -62,8 +62,11 @@ pub struct Settings {
     pub work_day_end: NaiveTime,
     pub holidays: Vec<NaiveDate>,
     pub working_weekends: Vec<NaiveDate>,
-    /// Where photos are kept; `<data_dir>/photos` when unset.
+    /// Where photos are kept on disk; `<data_dir>/photos` when unset.
     pub photo_dir: Option<std::path::PathBuf>,
+    /// An S3-compatible bucket for photos instead (the distributed mode's
+    /// choice, since every grid process must see every photo).
+    pub s3: Option<photos::S3Settings>,
     /// Points for a verified report (citizen / grid worker) and the daily cap.
     pub points_per_report: i64,
     pub points_per_report_by_grid_worker: i64,
@@ -87,6 +90,7 @@ impl Default for Settings {
             holidays: Vec::new(),
             working_weekends: Vec::new(),
             photo_dir: None,
+            s3: None,
             points_per_report: recognition::PointRules::default().per_report,
             points_per_report_by_grid_worker: recognition::PointRules::default()
                 .per_report_by_grid_worker,

@@ -25,6 +25,8 @@ struct System {
     open311: axum::Router,
     clock: Arc<ManualClock>,
     shutdown: Shutdown,
+    /// Distributed: photos in an S3 bucket of the test's own.
+    s3: Option<S3Server>,
     /// Distributed: the grid's events published through the relay.
     jetstream: Option<(
         async_nats::jetstream::Context,
@@ -47,8 +49,86 @@ async fn channel(port: u16) -> Channel {
         .expect("connect")
 }
 
+/// A real S3 server (SigV4-checked, path-style) over a temporary
+/// directory, on a free port, until stopped.
+struct S3Server {
+    root: tempfile::TempDir,
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+const BUCKET: &str = "hongxin-photos";
+
+impl S3Server {
+    async fn start() -> Self {
+        let root = tempfile::tempdir().expect("dir");
+        std::fs::create_dir(root.path().join(BUCKET)).expect("bucket");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut b = s3s::service::S3ServiceBuilder::new(
+            s3s_fs::FileSystem::new(root.path()).expect("s3 root"),
+        );
+        b.set_auth(s3s::auth::SimpleAuth::from_single(
+            "hongxin-test",
+            "hongxin-test-secret",
+        ));
+        let service = b.build();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let http = hyper_util::server::conn::auto::Builder::new(
+                hyper_util::rt::TokioExecutor::new(),
+            );
+            // Connections are tasks of the accept loop's set, so stopping
+            // the server closes the pooled ones too.
+            let mut open = tokio::task::JoinSet::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                open.spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        Self { root, port, tasks }
+    }
+
+    fn settings(&self) -> hongxin_grid::photos::S3Settings {
+        hongxin_grid::photos::S3Settings {
+            endpoint: format!("http://127.0.0.1:{}", self.port),
+            bucket: BUCKET.to_owned(),
+            region: "us-east-1".to_owned(),
+            access_key_id: "hongxin-test".to_owned(),
+            secret_access_key: "hongxin-test-secret".to_owned().into(),
+            prefix: "photos".to_owned(),
+        }
+    }
+
+    /// Where the server keeps an object.
+    fn object(&self, key: &str) -> std::path::PathBuf {
+        self.root.path().join(BUCKET).join(key)
+    }
+
+    /// Stops serving and drops every open connection.
+    fn stop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
 async fn start(postgres: bool) -> System {
     let dir = tempfile::tempdir().expect("dir");
+    let s3 = if postgres {
+        Some(S3Server::start().await)
+    } else {
+        None
+    };
+    let photos = match &s3 {
+        Some(server) => hongxin_grid::photos::PhotoStore::s3(&server.settings()).expect("s3 store"),
+        None => hongxin_grid::photos::PhotoStore::on_disk(dir.path().join("photos"))
+            .expect("photo dir"),
+    };
     let config = |name: &str| {
         if postgres {
             StoreConfig::Postgres {
@@ -87,7 +167,7 @@ async fn start(postgres: bool) -> System {
     let built = hongxin_grid::build(
         "127.0.0.1:0".parse().expect("addr"),
         grid_store.clone(),
-        hongxin_grid::photos::PhotoStore::new(dir.path().join("photos")),
+        photos,
         &hongxin_grid::Settings::default(),
         Directory::connect_lazy(
             &format!("http://127.0.0.1:{org_port}"),
@@ -123,6 +203,7 @@ async fn start(postgres: bool) -> System {
         open311,
         clock,
         shutdown,
+        s3,
         jetstream,
         _dir: dir,
     }
@@ -207,6 +288,23 @@ async fn upload(s: &mut System, bytes: Vec<u8>) -> Result<pb::UploadPhotoRespons
         .upload_photo(tokio_stream::iter(chunks))
         .await
         .map(tonic::Response::into_inner)
+}
+
+async fn download(s: &mut System, id: &str, thumbnail: bool) -> Result<Vec<u8>, tonic::Status> {
+    use tokio_stream::StreamExt as _;
+    let mut stream = s
+        .grid
+        .get_photo(pb::GetPhotoRequest {
+            photo_id: id.to_owned(),
+            thumbnail,
+        })
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend(chunk?.data);
+    }
+    Ok(out)
 }
 
 async fn snap_and_report(mut s: System) {
@@ -306,12 +404,13 @@ async fn snap_and_report(mut s: System) {
     assert!(original.windows(17).any(|w| w == b"HONGXIN-GPS-36.79"));
     let stored = upload(&mut s, original.clone()).await.expect("upload");
     assert_eq!((stored.width, stored.height), (64, 48));
-    let path = s
-        ._dir
-        .path()
-        .join("photos")
-        .join(&stored.photo_id[..2])
-        .join(format!("{}.jpg", stored.photo_id));
+    // What the store holds, read where it is kept: the directory, or the
+    // S3 server's own files.
+    let key = format!("{}/{}.jpg", &stored.photo_id[..2], stored.photo_id);
+    let path = match &s.s3 {
+        Some(server) => server.object(&format!("photos/{key}")),
+        None => s._dir.path().join("photos").join(&key),
+    };
     let kept = std::fs::read(&path).expect("stored photo");
     assert!(!kept.windows(4).any(|w| w == b"Exif"), "EXIF is gone");
     assert!(!kept.windows(17).any(|w| w == b"HONGXIN-GPS-36.79"));
@@ -319,6 +418,15 @@ async fn snap_and_report(mut s: System) {
         path.with_file_name(format!("{}_thumb.jpg", stored.photo_id))
             .exists()
     );
+    // And what officers get back is the same clean JPEG.
+    assert_eq!(download(&mut s, &stored.photo_id, false).await.expect("photo"), kept);
+    let thumb = download(&mut s, &stored.photo_id, true).await.expect("thumbnail");
+    let decoded = image::load_from_memory(&thumb).expect("a JPEG");
+    assert_eq!((decoded.width(), decoded.height()), (64, 48), "small photos stay small");
+    let missing = download(&mut s, &"0".repeat(64), false).await.expect_err("none");
+    assert_eq!(missing.code(), Code::NotFound);
+    let bad = download(&mut s, "../../etc/passwd", false).await.expect_err("bad id");
+    assert_eq!(bad.code(), Code::InvalidArgument);
     let again = upload(&mut s, original).await.expect("same photo");
     assert_eq!(again.photo_id, stored.photo_id, "content-addressed");
     let text = upload(&mut s, b"not an image at all".to_vec())
@@ -711,4 +819,18 @@ async fn embedded_snap_and_report() {
 #[tokio::test]
 async fn distributed_snap_and_report() {
     snap_and_report(start(true).await).await;
+}
+
+/// The S3 store away: an upload answers `Unavailable`, and so does reading
+/// a stored photo; nothing internal reaches the caller.
+#[tokio::test]
+async fn distributed_photos_while_the_object_store_is_away() {
+    let mut s = start(true).await;
+    let stored = upload(&mut s, photo_with_gps()).await.expect("upload");
+    s.s3.as_mut().expect("s3").stop();
+    let away = upload(&mut s, photo_with_gps()).await.expect_err("store away");
+    assert_eq!(away.code(), Code::Unavailable);
+    assert!(!away.message().contains("127.0.0.1"), "no internals: {}", away.message());
+    let away = download(&mut s, &stored.photo_id, false).await.expect_err("store away");
+    assert_eq!(away.code(), Code::Unavailable);
 }
