@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn register(handler: &CommandHandler<CommitteeDecider>, industry: Industry, n: usize) {
+pub(crate) async fn register(handler: &CommandHandler<CommitteeDecider>, industry: Industry, n: usize) {
     for i in 0..n {
         let id = Uuid::now_v7();
         let command = Command::Register {
@@ -39,7 +39,7 @@ async fn register(handler: &CommandHandler<CommitteeDecider>, industry: Industry
 }
 
 async fn overview(p: &Projection) -> serde_json::Value {
-    let response = hongxin_projection::routes(p.clone())
+    let response = hongxin_projection::routes(p.clone(), Shutdown::new())
         .oneshot(
             axum::http::Request::get("/api/v1/overview")
                 .body(Body::empty())
@@ -64,7 +64,7 @@ fn committees(o: &serde_json::Value, industry: &str) -> i64 {
 }
 
 /// Waits until the projection has applied `n` organization events.
-async fn wait_applied(p: &Projection, n: u64) {
+pub(crate) async fn wait_applied(p: &Projection, n: u64) {
     tokio::time::timeout(WAIT, async {
         loop {
             if p.freshness()
@@ -82,15 +82,15 @@ async fn wait_applied(p: &Projection, n: u64) {
 
 /// The embedded default's wiring: an organization store, the projection and
 /// the in-process feed between them, running until dropped.
-struct Embedded {
-    store: EventStore,
-    projection: Projection,
+pub(crate) struct Embedded {
+    pub(crate) store: EventStore,
+    pub(crate) projection: Projection,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Embedded {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let store = EventStore::open(&StoreConfig::Sqlite {
             path: dir.path().join("organization.db"),
@@ -1417,6 +1417,16 @@ async fn the_case_figures_reach_the_dashboard() {
     assert!(
         metrics["hours_to_close_median"].is_null(),
         "none verified yet"
+    );
+    // The month is Beijing's; the rejected report is not counted.
+    assert_eq!(o["by_month"][0]["month"], "2026-11");
+    assert_eq!(o["by_month"][0]["cases_reported"], 2);
+    assert_eq!(o["by_month"][0]["cases_solved"], 2);
+    assert_eq!(o["by_month"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        o["cases_by_grid"].as_array().map(Vec::len),
+        Some(0),
+        "cases outside every grid are not listed by grid"
     );
     shutdown.trigger();
 }

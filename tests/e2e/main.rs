@@ -3,4 +3,5 @@
 //! module per journey.
 
 mod dashboard;
+mod live;
 mod tracing_context;

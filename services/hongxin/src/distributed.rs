@@ -234,15 +234,23 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let (store, _) =
                 with_relay(&config, hongxin_grid::CONTEXT, &mut tasks, &shutdown).await?;
             let directory = directory(&config)?;
-            // A directory every grid process shares (a mounted volume).
-            let photo_dir = settings
-                .photo_dir
-                .clone()
-                .unwrap_or_else(|| config.data_dir.join("photos"));
+            // Every grid process must see every photo: an S3-compatible
+            // bucket, or else a directory they share (a mounted volume).
+            let photos = match &settings.s3 {
+                Some(s3) => hongxin_grid::photos::PhotoStore::s3(s3)
+                    .context("the [grid.s3] photo store is not usable")?,
+                None => hongxin_grid::photos::PhotoStore::on_disk(
+                    settings
+                        .photo_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("photos")),
+                )
+                .context("failed to open the photo directory")?,
+            };
             let built = hongxin_grid::build(
                 SocketAddr::new(config.host, config.ports.grid),
                 store.clone(),
-                hongxin_grid::photos::PhotoStore::new(photo_dir),
+                photos,
                 &settings,
                 directory,
                 Arc::new(SystemClock),
@@ -299,8 +307,8 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 config.host,
                 http.local_addr()?.port()
             );
-            let router =
-                hongxin_projection::routes(projection).merge(hongxin_runtime::http::ops_routes());
+            let router = hongxin_projection::routes(projection, shutdown.clone())
+                .merge(hongxin_runtime::http::ops_routes());
             let s = shutdown.clone();
             tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
             None // metrics are on the dashboard's port

@@ -101,14 +101,22 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         grace,
     )
     .await?;
-    let photo_dir = grid_settings
-        .photo_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("photos"));
+    // The embedded default keeps photos on disk unless a bucket is named.
+    let photos = match &grid_settings.s3 {
+        Some(s3) => hongxin_grid::photos::PhotoStore::s3(s3)
+            .context("the [grid.s3] photo store is not usable")?,
+        None => hongxin_grid::photos::PhotoStore::on_disk(
+            grid_settings
+                .photo_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("photos")),
+        )
+        .context("failed to open the photo directory")?,
+    };
     let grid = hongxin_grid::build(
         SocketAddr::new(config.host, config.ports.grid),
         stores.grid.clone(),
-        hongxin_grid::photos::PhotoStore::new(photo_dir),
+        photos,
         &grid_settings,
         directory.clone(),
         Arc::new(SystemClock),
@@ -242,7 +250,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     }
     tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
-    let router = hongxin_projection::routes(stores.projection.clone())
+    let router = hongxin_projection::routes(stores.projection.clone(), shutdown.clone())
         .merge(grid.open311.clone())
         .merge(hongxin_runtime::http::ops_routes());
     {

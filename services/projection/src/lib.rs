@@ -7,6 +7,7 @@
 //! read models, which come only from events.
 
 mod readmodel;
+mod tables;
 mod web;
 
 use std::collections::BTreeMap;
@@ -62,6 +63,8 @@ pub struct Freshness {
 pub struct Projection {
     pool: AnyPool,
     freshness: Arc<RwLock<BTreeMap<String, Freshness>>>,
+    /// Bumped after every applied delivery, so live pages know to refresh.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Projection {
@@ -115,6 +118,7 @@ impl Projection {
         Ok(Self {
             pool,
             freshness: Arc::new(RwLock::new(freshness)),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -128,6 +132,12 @@ impl Projection {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Changes whenever a delivery was applied (or held back); the value
+    /// counts deliveries.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Applies one context's feed until shutdown.
@@ -216,6 +226,8 @@ impl Projection {
                     .set(pending as f64);
                 metrics::gauge!("hongxin_projection_lag_seconds", "context" => context.to_owned())
                     .set(lag);
+                drop(map);
+                self.changes.send_modify(|n| *n += 1);
             }
             Err(e) => {
                 tracing::warn!(context, position, error = %e, "read-model update failed; will retry");

@@ -436,6 +436,11 @@ async fn apply_to_models(
                 return Ok(());
             };
             set_stage(tx, &m.candidate_id, "probationary").await?;
+            sqlx::query("UPDATE candidates SET admitted_on = $2 WHERE candidate_id = $1")
+                .bind(&m.candidate_id)
+                .bind(&m.admitted_on)
+                .execute(&mut **tx)
+                .await?;
         }
         ("pipeline", "FullMembershipConfirmed") => {
             let Some(m) = decode::<pipeline::FullMembershipConfirmed>(e) else {
@@ -828,6 +833,21 @@ async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
 /// The grid context's read models.
 async fn grid_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
     match e.event_type.as_str() {
+        "GridDefined" => {
+            let Some(g) = decode::<grid::GridDefined>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO grids (grid_id, name, community_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (grid_id) DO UPDATE SET name = excluded.name, \
+                 community_id = excluded.community_id",
+            )
+            .bind(g.grid_id)
+            .bind(g.name)
+            .bind(g.community_id)
+            .execute(&mut **tx)
+            .await?;
+        }
         "GridWorkerChanged" => {
             let Some(w) = decode::<grid::GridWorkerChanged>(e) else {
                 return Ok(());

@@ -1,23 +1,70 @@
 //! The dashboard's HTTP side: the page and its JSON.
 
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::{Stream, StreamExt as _};
+use hongxin_runtime::Shutdown;
 use serde::Serialize;
 
 use crate::{Freshness, Projection};
 
 const PAGE: &str = include_str!("../web/index.html");
 
-/// `/` (the page) and `/api/v1/overview` (its figures).
-pub fn routes(projection: Projection) -> Router {
+/// The page and its data: `/`, `/api/v1/overview` (every figure),
+/// `/api/v1/live` (server-sent events when figures change, until
+/// `shutdown`), `/api/v1/tables` and `/api/v1/tables/{name}.csv|.xlsx`
+/// (the tables for download).
+pub fn routes(projection: Projection, shutdown: Shutdown) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/assets/echarts.min.js", get(echarts))
         .route("/api/v1/overview", get(overview))
-        .with_state(projection)
+        .route("/api/v1/live", get(live))
+        .route("/api/v1/tables", get(crate::tables::list))
+        .route("/api/v1/tables/{file}", get(crate::tables::download))
+        .with_state(Web {
+            projection,
+            shutdown,
+        })
+}
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub(crate) struct Web {
+    pub(crate) projection: Projection,
+    shutdown: Shutdown,
+}
+
+/// Bursts of changes closer than this are sent as one.
+const LIVE_COALESCE: Duration = Duration::from_millis(100);
+
+/// A `changed` event with every context's freshness now, then one after
+/// each change of the read models (bursts coalesced), until shutdown.
+async fn live(State(web): State<Web>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let changes = web.projection.changes();
+    let first = true;
+    let stream = futures::stream::unfold(
+        (web.projection, changes, first),
+        |(projection, mut changes, first)| async move {
+            if !first {
+                changes.changed().await.ok()?;
+                tokio::time::sleep(LIVE_COALESCE).await;
+                changes.borrow_and_update();
+            }
+            let data = serde_json::json!({ "contexts": projection.freshness() });
+            let event = Event::default().event("changed").data(data.to_string());
+            Some((Ok(event), (projection, changes, false)))
+        },
+    )
+    .take_until(web.shutdown.wait());
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Apache ECharts, vendored (`make vendor`), so the page needs no internet.
@@ -46,7 +93,7 @@ async fn page() -> Response {
 }
 
 #[derive(Serialize)]
-struct Overview {
+pub(crate) struct Overview {
     contexts: Vec<ContextStatus>,
     events: Vec<EventCount>,
     committees_by_industry: Vec<IndustryCount>,
@@ -66,6 +113,8 @@ struct Overview {
     mechanism: Mechanism,
     cases_by_category: Vec<CaseFigures>,
     case_metrics: Vec<CaseMetrics>,
+    cases_by_grid: Vec<GridFigures>,
+    by_month: Vec<MonthFigures>,
 }
 
 /// The standard metrics of one category at one department.
@@ -453,23 +502,25 @@ struct IndustryCount {
     committees: i64,
 }
 
-async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusCode> {
-    let fail = |e: sqlx::Error| {
+async fn overview(State(web): State<Web>) -> Result<Json<Overview>, StatusCode> {
+    compute(&web.projection).await.map(Json).map_err(|e| {
         tracing::warn!(error = %e, "overview query failed");
         StatusCode::SERVICE_UNAVAILABLE
-    };
+    })
+}
+
+/// Every figure of the dashboard, from the read models.
+pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
     let events: Vec<EventCount> = sqlx::query_as(
         "SELECT context, event_type, events FROM event_counts ORDER BY context, event_type",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let committees_by_industry: Vec<IndustryCount> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS committees FROM committees GROUP BY industry ORDER BY industry",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let enterprises_by_industry: Vec<EnterpriseFigures> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS enterprises, CAST(COALESCE(SUM(workers), 0) AS BIGINT) AS workers, \
          CAST(COALESCE(SUM(full_members), 0) AS BIGINT) AS full_members, \
@@ -477,8 +528,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM enterprises GROUP BY industry ORDER BY industry",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let enterprises_by_community: Vec<CommunityFigures> = sqlx::query_as(
         "SELECT COALESCE(c.name, e.community_id) AS community, COUNT(*) AS enterprises, \
          CAST(COALESCE(SUM(e.workers), 0) AS BIGINT) AS workers \
@@ -486,14 +536,12 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          GROUP BY COALESCE(c.name, e.community_id) ORDER BY community",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let party_organizations_by_kind: Vec<KindCount> = sqlx::query_as(
         "SELECT kind, COUNT(*) AS organizations FROM party_organizations GROUP BY kind ORDER BY kind",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let mut coverage: Coverage = sqlx::query_as(
         "SELECT COUNT(*) AS enterprises, \
          CAST(COALESCE(SUM(CASE WHEN c.enterprise_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS covered, \
@@ -506,8 +554,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM enterprises e LEFT JOIN coverage c ON c.enterprise_id = e.enterprise_id",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     coverage.organization_rate = percent(coverage.covered, coverage.enterprises);
     coverage.own_branch_rate = percent(coverage.own_branch, coverage.enterprises);
     coverage.member_units_rate = percent(coverage.with_members_covered, coverage.with_members);
@@ -524,8 +571,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM people",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let people_by_industry: Vec<PeopleFigures> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS people, \
          CAST(COALESCE(SUM(CASE WHEN party_status IN ('full', 'probationary') THEN 1 ELSE 0 END), 0) AS BIGINT) AS members, \
@@ -533,15 +579,13 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM people GROUP BY industry ORDER BY industry",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let report_stations: ReportStations = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM report_stations) AS stations, \
          (SELECT COUNT(*) FROM station_members) AS members",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let vanguard: Vanguard = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'demonstration_station') AS demonstration_stations, \
          (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'vanguard_post') AS vanguard_posts, \
@@ -551,15 +595,13 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'commitment') AS enterprise_commitments",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let policy: Vec<PolicyCount> = sqlx::query_as(
         "SELECT kind, COUNT(*) AS in_force FROM policy_items WHERE retired_on IS NULL \
          GROUP BY kind ORDER BY kind",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let development: Development = sqlx::query_as(
         "SELECT \
          CAST(COALESCE(SUM(CASE WHEN stage = 'applicant' THEN 1 ELSE 0 END), 0) AS BIGINT) AS applicants, \
@@ -571,8 +613,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM candidates",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let capability: Capability = sqlx::query_as(
         "SELECT \
          (SELECT COUNT(*) FROM pairs WHERE kind = 'development' AND ended_on IS NULL) AS development_pairs, \
@@ -587,8 +628,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          (SELECT COUNT(*) FROM posts WHERE kind = 'micro_wish') AS micro_wishes",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let mut mechanism: Mechanism = sqlx::query_as(
         "SELECT \
          (SELECT COUNT(*) FROM grid_workers WHERE state = 'appointed') AS grid_workers, \
@@ -600,8 +640,7 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          (SELECT COUNT(*) FROM cases WHERE reopened > 0) AS cases_reopened",
     )
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     mechanism.sla_attainment = percent(mechanism.cases_within_sla, mechanism.cases_resolved);
     let cases_by_category: Vec<CaseFigures> = sqlx::query_as(
         "SELECT category, COUNT(*) AS cases, \
@@ -609,16 +648,14 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
          FROM cases WHERE state NOT IN ('rejected', 'merged') GROUP BY category ORDER BY category",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let times: Vec<CaseTimes> = sqlx::query_as(
         "SELECT category, COALESCE(department, '') AS department, state, reported_at, dispatched_at, \
          acknowledged_at, resolved_at, closed_at, due_at, reopened, rating \
          FROM cases WHERE dispatched_at IS NOT NULL",
     )
     .fetch_all(p.pool())
-    .await
-    .map_err(fail)?;
+    .await?;
     let case_metrics = case_metrics(times);
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let service: Service = sqlx::query_as(
@@ -640,15 +677,26 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
     )
     .bind(hongxin_domain::time::format_day(today))
     .fetch_one(p.pool())
-    .await
-    .map_err(fail)?;
-    let governance = governance(p.pool(), today).await.map_err(fail)?;
+    .await?;
+    let governance = governance(p.pool(), today).await?;
     let contexts = p
         .freshness()
         .into_iter()
         .map(|(context, freshness)| ContextStatus { context, freshness })
         .collect();
-    Ok(Json(Overview {
+    let by_month = by_month(p.pool()).await?;
+    let cases_by_grid: Vec<GridFigures> = sqlx::query_as(
+        "SELECT c.grid_id, COALESCE(g.name, '') AS grid, COALESCE(m.name, '') AS community, \
+         COUNT(*) AS cases, \
+         CAST(COALESCE(SUM(CASE WHEN c.state IN ('resolved', 'closed') THEN 1 ELSE 0 END), 0) AS BIGINT) AS solved \
+         FROM cases c LEFT JOIN grids g ON g.grid_id = c.grid_id \
+         LEFT JOIN communities m ON m.community_id = g.community_id \
+         WHERE c.state NOT IN ('rejected', 'merged') AND c.grid_id <> '' \
+         GROUP BY c.grid_id, g.name, m.name ORDER BY cases DESC, c.grid_id",
+    )
+    .fetch_all(p.pool())
+    .await?;
+    Ok(Overview {
         contexts,
         events,
         committees_by_industry,
@@ -668,7 +716,99 @@ async fn overview(State(p): State<Projection>) -> Result<Json<Overview>, StatusC
         mechanism,
         cases_by_category,
         case_metrics,
-    }))
+        cases_by_grid,
+        by_month,
+    })
+}
+
+/// Cases of one grid (rejected and merged reports left out).
+#[derive(Serialize, sqlx::FromRow)]
+struct GridFigures {
+    grid_id: String,
+    grid: String,
+    community: String,
+    cases: i64,
+    solved: i64,
+}
+
+/// What happened in one month (Asia/Shanghai), for the trend lines.
+#[derive(Serialize, Default, Debug, PartialEq)]
+struct MonthFigures {
+    month: String,
+    cases_reported: i64,
+    /// Resolved or closed cases, by the month of their resolution.
+    cases_solved: i64,
+    training_attendances: i64,
+    activity_participants: i64,
+    service_requests: i64,
+    /// Admitted as probationary members, by the day of the branch meeting.
+    members_admitted: i64,
+}
+
+/// The month ("YYYY-MM") of a UTC RFC 3339 time in Asia/Shanghai.
+fn beijing_month(utc: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(utc).ok()?;
+    let day = hongxin_domain::time::beijing_today(t.with_timezone(&chrono::Utc));
+    Some(day.format("%Y-%m").to_string())
+}
+
+/// The month of a "YYYY-MM-DD" day, already Asia/Shanghai.
+fn day_month(day: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.format("%Y-%m").to_string())
+}
+
+/// Counts by month from each context's own dates; months with nothing are
+/// left out.
+async fn by_month(pool: &sqlx::AnyPool) -> Result<Vec<MonthFigures>, sqlx::Error> {
+    use std::collections::BTreeMap;
+    let mut months: BTreeMap<String, MonthFigures> = BTreeMap::new();
+    let mut bump = |month: Option<String>, field: fn(&mut MonthFigures) -> &mut i64| {
+        if let Some(month) = month {
+            *field(months.entry(month).or_default()) += 1;
+        }
+    };
+    let cases: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT state, reported_at, resolved_at FROM cases WHERE state NOT IN ('rejected', 'merged')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (state, reported_at, resolved_at) in &cases {
+        bump(beijing_month(reported_at), |m| &mut m.cases_reported);
+        if matches!(state.as_str(), "resolved" | "closed") {
+            bump(resolved_at.as_deref().and_then(beijing_month), |m| {
+                &mut m.cases_solved
+            });
+        }
+    }
+    let days = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).fetch_all(pool);
+    for day in days(
+        "SELECT s.held_on FROM training_attendance a \
+         JOIN training_sessions s ON s.session_id = a.session_id",
+    )
+    .await?
+    {
+        bump(day_month(&day), |m| &mut m.training_attendances);
+    }
+    for day in days(
+        "SELECT a.held_on FROM care_participants p \
+         JOIN care_activities a ON a.activity_id = p.activity_id",
+    )
+    .await?
+    {
+        bump(day_month(&day), |m| &mut m.activity_participants);
+    }
+    for day in days("SELECT filed_on FROM service_requests").await? {
+        bump(day_month(&day), |m| &mut m.service_requests);
+    }
+    for day in days("SELECT admitted_on FROM candidates WHERE admitted_on IS NOT NULL").await? {
+        bump(day_month(&day), |m| &mut m.members_admitted);
+    }
+    Ok(months
+        .into_iter()
+        .map(|(month, figures)| MonthFigures { month, ..figures })
+        .collect())
 }
 
 #[cfg(test)]
