@@ -348,6 +348,16 @@ test("a report through Open311 shows on the page without a reload", async (t) =>
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "no reload");
   assert.equal(await page.evaluate(() => document.body.dataset.live), liveOffered ? "sse" : "poll");
   assert.equal(await page.textContent("#f-m_cases"), String(before + 1));
+  // The charts were drawn again from the same data, in place.
+  const o = await overview();
+  const drawn = await page.evaluate(() => {
+    const option = window.echarts.getInstanceByDom(document.getElementById("chart-categories")).getOption();
+    return { solved: option.series[0].data, open: option.series[1].data };
+  });
+  assert.deepEqual(drawn, {
+    solved: o.cases_by_category.map((r) => r.resolved),
+    open: o.cases_by_category.map((r) => r.cases - r.resolved),
+  });
   t.diagnostic(`live update by ${liveOffered ? "server-sent events" : "polling"} in ${took} ms`);
 });
 
