@@ -20,4 +20,4 @@ fi
 
 cargo build -q -p hongxin
 export HONGXIN_BIN="${HONGXIN_BIN:-target/debug/hongxin}"
-exec node --test --test-concurrency=1 tests/browser/
+exec node --test --test-concurrency=1 tests/browser/*.test.mjs
