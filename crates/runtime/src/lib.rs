@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod fields;
+pub mod follow;
 pub mod grpc;
 pub mod http;
 pub mod shutdown;

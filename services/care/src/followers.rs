@@ -5,10 +5,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hongxin_bus::{BusError, Delivery, EventFeed};
-use hongxin_domain::{Clock, CommandContext, CommandError, CommandHandler, RetryPolicy};
+use hongxin_bus::EventFeed;
+use hongxin_domain::{Clock, CommandError, CommandHandler, RetryPolicy};
+use hongxin_runtime::follow::{caused_by, consume, settle};
 use hongxin_eventstore::EventStore;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
@@ -20,55 +20,7 @@ use crate::wishes::{self, WishDecider};
 
 const ACTOR: &str = "service:care/followers";
 
-/// Runs `handle` on every delivery of `feed` until `shutdown`; acks what was
-/// handled (or can never be), naks what may work later.
-async fn consume<F, Fut>(mut feed: EventFeed, shutdown: impl Future<Output = ()>, handle: F)
-where
-    F: Fn(Delivery) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let next = tokio::select! {
-            _ = &mut shutdown => return,
-            n = feed.next() => n,
-        };
-        match next {
-            Ok(delivery) => {
-                backoff = Duration::from_millis(100);
-                handle(delivery).await;
-            }
-            Err(BusError::Closed) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "care feed failed; retrying");
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-async fn settle(delivery: Delivery, outcome: Result<(), CommandError>) {
-    let settled = match outcome {
-        Err(CommandError::Unavailable(e)) => {
-            tracing::warn!(error = %e, "store unavailable; the event comes again");
-            delivery.nak(Duration::from_secs(1)).await
-        }
-        Err(refused) => {
-            tracing::error!(error = %refused, "an event from another context was refused");
-            metrics::counter!("hongxin_care_events_refused_total").increment(1);
-            delivery.ack().await
-        }
-        Ok(()) => delivery.ack().await,
-    };
-    if let Err(e) = settled {
-        tracing::warn!(error = %e, "could not settle an event; it comes again");
-    }
-}
+const REFUSED: &str = "hongxin_care_events_refused_total";
 
 /// Takes up the micro-wishes of the pipeline's cloud platform.
 pub async fn follow_wishes(
@@ -78,7 +30,7 @@ pub async fn follow_wishes(
     shutdown: impl Future<Output = ()>,
 ) {
     let wishes = CommandHandler::with_clock(store, WishDecider, clock);
-    consume(feed, shutdown, |delivery| {
+    consume(ACTOR, feed, shutdown, |delivery| {
         let wishes = &wishes;
         async move {
             let e = &delivery.envelope;
@@ -87,7 +39,7 @@ pub async fn follow_wishes(
             } else {
                 Ok(())
             };
-            settle(delivery, outcome).await;
+            settle(delivery, outcome, REFUSED).await;
         }
     })
     .await;
@@ -112,9 +64,7 @@ async fn receive(
             "a malformed micro-wish post",
         ));
     };
-    let mut ctx = CommandContext::new(ACTOR);
-    ctx.causation_id = Uuid::parse_str(&e.event_id).ok();
-    ctx.correlation_id = Uuid::parse_str(&e.correlation_id).unwrap_or(ctx.correlation_id);
+    let ctx = caused_by(ACTOR, e);
     let command = wishes::Command::Receive(wishes::Wish {
         wish_id: post_id,
         person_id,
@@ -135,7 +85,7 @@ async fn receive(
 
 /// Destroys a person's key here when the registry erases them.
 pub async fn follow_erasures(vault: Vault, feed: EventFeed, shutdown: impl Future<Output = ()>) {
-    consume(feed, shutdown, |delivery| {
+    consume(ACTOR, feed, shutdown, |delivery| {
         let vault = &vault;
         async move {
             let e = &delivery.envelope;
@@ -154,7 +104,7 @@ pub async fn follow_erasures(vault: Vault, feed: EventFeed, shutdown: impl Futur
             } else {
                 Ok(())
             };
-            settle(delivery, outcome).await;
+            settle(delivery, outcome, REFUSED).await;
         }
     })
     .await;

@@ -521,19 +521,8 @@ impl GridService for Api {
         for e in &o.events {
             self.index.apply_case(e);
         }
-        if let (Action::Verify, Some(c)) = (&action, &o.state.0) {
-            let mut ctx = ctx.clone();
-            ctx.idempotency_key = None;
-            self.award(c, ctx).await?;
-        }
-        if let (Action::Merge { original }, Some(c)) = (&action, &o.state.0) {
-            let follow = case::Command::Follow {
-                people: c.followers.clone(),
-            };
-            let mut ctx = ctx;
-            ctx.idempotency_key = None;
-            run(&self.cases, original, &follow, ctx, 0).await?;
-        }
+        // Points for a verified report and the followers of a merged
+        // duplicate come from `followers::follow_cases`.
         Ok(Response::new(pb::ActOnCaseResponse {
             case: o.state.0.map(|c| c.to_wire(o.version, self.now())),
         }))

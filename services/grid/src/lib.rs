@@ -3,6 +3,7 @@
 //! published on `hongxin.grid.>`.
 
 pub mod case;
+pub mod followers;
 pub mod geo;
 pub mod grid;
 pub mod photos;
@@ -108,6 +109,8 @@ pub struct Built {
     pub open311: axum::Router,
     pub index: GridIndex,
     pub cases: Arc<CommandHandler<CaseDecider>>,
+    /// For the caller to run `followers::follow_cases` with.
+    pub points: Arc<CommandHandler<recognition::PointsDecider>>,
 }
 
 pub async fn build(
@@ -133,6 +136,11 @@ pub async fn build(
         },
     };
     let index = GridIndex::default();
+    let rules = recognition::PointRules {
+        per_report: settings.points_per_report,
+        per_report_by_grid_worker: settings.points_per_report_by_grid_worker,
+        daily_cap: settings.points_daily_cap,
+    };
     let api = grpc::Api {
         grids: CommandHandler::with_clock(store.clone(), grid::GridDecider, clock.clone()),
         categories: CommandHandler::with_clock(store.clone(), grid::CategoryDecider, clock.clone()),
@@ -145,11 +153,7 @@ pub async fn build(
         points: CommandHandler::with_clock(
             store.clone(),
             recognition::PointsDecider {
-                rules: recognition::PointRules {
-                    per_report: settings.points_per_report,
-                    per_report_by_grid_worker: settings.points_per_report_by_grid_worker,
-                    daily_cap: settings.points_daily_cap,
-                },
+                rules,
             },
             clock.clone(),
         ),
@@ -167,8 +171,39 @@ pub async fn build(
         app,
         open311,
         index,
-        cases: Arc::new(CommandHandler::with_clock(store, decider, clock)),
+        cases: Arc::new(CommandHandler::with_clock(store.clone(), decider, clock.clone())),
+        points: Arc::new(CommandHandler::with_clock(
+            store,
+            recognition::PointsDecider { rules },
+            clock,
+        )),
     })
+}
+
+impl Built {
+    /// What the service does besides answering calls, until `shutdown`:
+    /// the index follows the store, overdue cases are escalated every
+    /// `sweep_every`, and the case followers react to verifications and
+    /// merges from their durable checkpoint.
+    pub fn background(
+        &self,
+        store: EventStore,
+        sweep_every: Duration,
+        shutdown: hongxin_runtime::Shutdown,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static + use<> {
+        let (index, cases, points) = (self.index.clone(), self.cases.clone(), self.points.clone());
+        async move {
+            let feed =
+                hongxin_bus::EventFeed::in_process(store.clone(), CONTEXT, followers::FEED_NAME)
+                    .await?;
+            tokio::join!(
+                index.clone().follow(store, shutdown.wait()),
+                sweep(cases.clone(), index, sweep_every, shutdown.wait()),
+                followers::follow_cases(cases, points, feed, shutdown.wait()),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Escalates every overdue case not yet escalated; the ids escalated.

@@ -1,6 +1,6 @@
 //! The gRPC face of points and the annual recognition.
 
-use hongxin_domain::{CommandError, CommandHandler};
+use hongxin_domain::CommandHandler;
 use hongxin_proto::grid::v1 as pb;
 use hongxin_runtime::fields::Fields;
 use hongxin_runtime::{command_context, status_of};
@@ -185,30 +185,6 @@ impl Api {
         Ok(Response::new(pb::CloseRecognitionResponse {
             recognition: Some(recognition),
         }))
-    }
-
-    /// Points for the reporter of a case just verified.
-    pub(crate) async fn award(
-        &self,
-        case: &crate::case::Case,
-        ctx: hongxin_domain::CommandContext,
-    ) -> Result<(), Status> {
-        let award = recognition::Award {
-            person_id: case.report.reporter,
-            case_id: case.report.case_id,
-            by_grid_worker: case.report.by_grid_worker,
-            on: hongxin_domain::time::beijing_today(self.now()),
-        };
-        run(&self.points, case.report.reporter, &award, ctx, 0)
-            .await
-            .map(|_| ())
-            .map_err(|s| {
-                if s.code() == tonic::Code::Internal {
-                    status_of(CommandError::Internal("points".into()))
-                } else {
-                    s
-                }
-            })
     }
 }
 

@@ -195,7 +195,7 @@ async fn start(postgres: bool) -> System {
     } else {
         None
     };
-    tokio::spawn(built.index.clone().follow(grid_store, shutdown.wait()));
+    tokio::spawn(built.background(grid_store, Duration::from_secs(3600), shutdown.clone()));
     tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
     System {
         organization: OrganizationServiceClient::new(channel(org_port).await),
@@ -288,6 +288,19 @@ async fn upload(s: &mut System, bytes: Vec<u8>) -> Result<pb::UploadPhotoRespons
         .upload_photo(tokio_stream::iter(chunks))
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// Waits until `check` holds, polling with a deadline.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "not in time: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn download(s: &mut System, id: &str, thumbnail: bool) -> Result<Vec<u8>, tonic::Status> {
@@ -507,17 +520,22 @@ async fn snap_and_report(mut s: System) {
     let mut merge = act(&second_id.to_string(), pb::CaseAction::Merge, "同一垃圾点");
     merge.duplicate_of_case_id = first.clone();
     s.grid.act_on_case(merge).await.expect("merge");
-    let original = s
-        .grid
-        .get_case(pb::GetCaseRequest {
-            case_id: first.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner()
-        .case
-        .expect("case");
-    assert!(original.follower_person_ids.contains(&citizen.to_string()));
+    // The case follower moves the followers, soon after the merge.
+    let follows = |s: &mut System| {
+        let mut grid = s.grid.clone();
+        let (first, citizen) = (first.clone(), citizen.to_string());
+        async move {
+            grid.get_case(pb::GetCaseRequest { case_id: first })
+                .await
+                .expect("get")
+                .into_inner()
+                .case
+                .expect("case")
+                .follower_person_ids
+                .contains(&citizen)
+        }
+    };
+    eventually("the citizen follows the original", || follows(&mut s)).await;
 
     // Accept and dispatch on Friday 15:00: 4 working hours → Monday 11:00.
     let wrong = s
@@ -604,11 +622,24 @@ async fn snap_and_report(mut s: System) {
         (pb::CaseState::Closed as i32, 5, true)
     );
 
-    // The verified report earned the grid worker's points; the merged
-    // duplicate earned the citizen nothing.
+    // The verified report earned the grid worker's points (the follower
+    // awards them soon after); the merged duplicate earned the citizen
+    // nothing.
     let points = |person: Uuid| pb::GetPointsRequest {
         person_id: person.to_string(),
     };
+    let total = |s: &mut System| {
+        let mut grid = s.grid.clone();
+        async move {
+            grid.get_points(points(rider))
+                .await
+                .expect("points")
+                .into_inner()
+                .points
+                .is_some_and(|p| p.total > 0)
+        }
+    };
+    eventually("points for the verified report", || total(&mut s)).await;
     let p = s
         .grid
         .get_points(points(rider))

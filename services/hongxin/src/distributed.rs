@@ -257,22 +257,13 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 grace,
             )
             .await?;
-            tasks.spawn({
-                let (index, s) = (built.index.clone(), shutdown.clone());
-                async move {
-                    index.follow(store, s.wait()).await;
-                    Ok(())
-                }
-            });
-            tasks.spawn({
-                let (cases, index, s) =
-                    (built.cases.clone(), built.index.clone(), shutdown.clone());
-                async move {
-                    hongxin_grid::sweep(cases, index, crate::embedded::ESCALATION_SWEEP, s.wait())
-                        .await;
-                    Ok(())
-                }
-            });
+            // Every grid process follows the store: reactions are
+            // idempotent, so two processes reacting to one event is harmless.
+            tasks.spawn(built.background(
+                store,
+                crate::embedded::ESCALATION_SWEEP,
+                shutdown.clone(),
+            ));
             println!("grid: grpc://{}:{}", config.host, built.app.port());
             http_routes = http_routes.merge(built.open311.clone());
             tasks.spawn(built.app.run_until_stopped(shutdown.clone()));

@@ -236,18 +236,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     }
     tasks.spawn(organization.run_until_stopped(shutdown.clone()));
     tasks.spawn(care.app.run_until_stopped(shutdown.clone()));
-    {
-        let (index, store, s) = (grid.index.clone(), stores.grid.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            index.follow(store, s.wait()).await;
-            Ok(())
-        });
-        let (cases, index, s) = (grid.cases.clone(), grid.index.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            hongxin_grid::sweep(cases, index, ESCALATION_SWEEP, s.wait()).await;
-            Ok(())
-        });
-    }
+    tasks.spawn(grid.background(stores.grid.clone(), ESCALATION_SWEEP, shutdown.clone()));
     tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
     let router = hongxin_projection::routes(stores.projection.clone(), shutdown.clone())
