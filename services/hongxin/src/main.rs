@@ -4,8 +4,11 @@
 //!   under `./data`, events delivered in-process, the dashboard on :8080;
 //! - `hongxin serve <service>`: one service of the distributed mode, on
 //!   PostgreSQL and NATS JetStream;
-//! - `hongxin migrate`: applies the stores' migrations and exits.
+//! - `hongxin migrate`: applies the stores' migrations and exits;
+//! - `hongxin demo <scenario>`: drives a running system's public gRPC APIs
+//!   through a scenario, e.g. `qihe-2022`.
 
+mod demo;
 mod distributed;
 mod embedded;
 mod keys;
@@ -44,6 +47,13 @@ enum Command {
         #[arg(long)]
         embedded: bool,
     },
+    /// Drives a running system through a scenario with its public gRPC APIs.
+    Demo {
+        #[arg(value_enum)]
+        scenario: demo::Scenario,
+        #[command(flatten)]
+        options: demo::Options,
+    },
 }
 
 /// The services built so far.
@@ -67,6 +77,7 @@ fn main() -> anyhow::Result<()> {
             Command::Up => "hongxin".to_owned(),
             Command::Serve { service } => format!("hongxin-{service:?}").to_lowercase(),
             Command::Migrate { .. } => "hongxin-migrate".to_owned(),
+            Command::Demo { .. } => "hongxin-demo".to_owned(),
         };
         let _telemetry = hongxin_runtime::telemetry::init(&config.telemetry, &name)?;
         match cli.command {
@@ -74,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve { service } => distributed::serve(config, service).await,
             Command::Migrate { embedded: true } => embedded::migrate(&config).await,
             Command::Migrate { embedded: false } => distributed::migrate(&config).await,
+            Command::Demo { scenario, options } => demo::run(&config, scenario, options).await,
         }
     })
 }

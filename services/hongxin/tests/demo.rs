@@ -1,0 +1,373 @@
+//! `hongxin demo qihe-2022` against the real system, embedded and
+//! distributed: the dashboard shows every figure of the article, and a
+//! second run changes none.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hongxin_testkit::{free_port, nats::wait_for_port};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, Command};
+
+/// How long the system may take to start, the demo to run, and the
+/// dashboard to catch up.
+const WAIT: Duration = Duration::from_secs(180);
+
+fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start hongxin")
+}
+
+/// A plain HTTP/1.0 GET, enough for the dashboard's JSON.
+async fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+async fn overview(http: u16) -> Option<Value> {
+    serde_json::from_str(&get(http, "/api/v1/overview").await?).ok()
+}
+
+/// Where the services listen.
+#[derive(Clone, Copy)]
+struct Ports {
+    organization: u16,
+    pipeline: u16,
+    grid: u16,
+    care: u16,
+    http: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        Self {
+            organization: free_port(),
+            pipeline: free_port(),
+            grid: free_port(),
+            care: free_port(),
+            http: free_port(),
+        }
+    }
+
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("HONGXIN_PORTS__ORGANIZATION", self.organization.to_string()),
+            ("HONGXIN_PORTS__PIPELINE", self.pipeline.to_string()),
+            ("HONGXIN_PORTS__GRID", self.grid.to_string()),
+            ("HONGXIN_PORTS__CARE", self.care.to_string()),
+            ("HONGXIN_PORTS__HTTP", self.http.to_string()),
+        ]
+    }
+
+    async fn wait(&self) {
+        for port in [
+            self.organization,
+            self.pipeline,
+            self.grid,
+            self.care,
+            self.http,
+        ] {
+            wait_for_port(port).await.expect("a service's port");
+        }
+    }
+}
+
+/// Runs the demo against `ports` to its end; its output on failure.
+async fn demo(dir: &std::path::Path, ports: Ports) {
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let run = Command::new(env!("CARGO_BIN_EXE_hongxin"))
+        .args(["demo", "qihe-2022"])
+        .args(["--organization-url", &url(ports.organization)])
+        .args(["--pipeline-url", &url(ports.pipeline)])
+        .args(["--grid-url", &url(ports.grid)])
+        .args(["--care-url", &url(ports.care)])
+        .args(["--dashboard-url", &url(ports.http)])
+        .current_dir(dir)
+        .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let started = Instant::now();
+    let out = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("the demo finished in time")
+        .expect("the demo ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "demo took {:.1} s:\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        out.status.success(),
+        "the demo failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn count(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| panic!("{pointer} missing from the overview"))
+}
+
+fn find(v: &Value, list: &str, pairs: &[(&str, &str)], field: &str) -> i64 {
+    v[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| pairs.iter().all(|(k, want)| x[*k] == *want))
+        .map_or(0, |x| x[field].as_i64().unwrap_or(0))
+}
+
+/// The article's figures, by the overview field that shows each.
+fn figures(v: &Value) -> BTreeMap<&'static str, i64> {
+    let kind = |k: &str| {
+        find(
+            v,
+            "party_organizations_by_kind",
+            &[("kind", k)],
+            "organizations",
+        )
+    };
+    let resolved = |c: &str| find(v, "cases_by_category", &[("category", c)], "resolved");
+    BTreeMap::from([
+        (
+            "report_stations.stations",
+            count(v, "/report_stations/stations"),
+        ),
+        (
+            "party_organizations_by_kind[branch + joint_branch]",
+            kind("branch") + kind("joint_branch"),
+        ),
+        (
+            "coverage.member_units_rate (×10)",
+            (v.pointer("/coverage/member_units_rate")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                * 10.0)
+                .round() as i64,
+        ),
+        (
+            "development.probationary",
+            count(v, "/development/probationary"),
+        ),
+        (
+            "people.probationary_members",
+            count(v, "/people/probationary_members"),
+        ),
+        ("development.activists", count(v, "/development/activists")),
+        (
+            "capability.training_sessions",
+            count(v, "/capability/training_sessions"),
+        ),
+        (
+            "capability.training_attendances",
+            count(v, "/capability/training_attendances"),
+        ),
+        (
+            "vanguard.demonstration_stations",
+            count(v, "/vanguard/demonstration_stations"),
+        ),
+        (
+            "vanguard.vanguard_posts",
+            count(v, "/vanguard/vanguard_posts"),
+        ),
+        (
+            "mechanism.grid_workers",
+            count(v, "/mechanism/grid_workers"),
+        ),
+        (
+            "cases_by_category[garbage_pile].resolved",
+            resolved("garbage_pile"),
+        ),
+        (
+            "cases_by_category[elevator_fault].resolved",
+            resolved("elevator_fault"),
+        ),
+        (
+            "events[care/CadrePosted]",
+            find(
+                v,
+                "events",
+                &[("context", "care"), ("event_type", "CadrePosted")],
+                "events",
+            ),
+        ),
+        (
+            "service.problems_solved",
+            count(v, "/service/problems_solved"),
+        ),
+        (
+            "service.activities_held",
+            count(v, "/service/activities_held"),
+        ),
+        (
+            "service.activity_participants",
+            count(v, "/service/activity_participants"),
+        ),
+        (
+            "service.hardship_cases_approved",
+            count(v, "/service/hardship_cases_approved"),
+        ),
+        (
+            "service.supplies_value_fen",
+            count(v, "/service/supplies_value_fen"),
+        ),
+    ])
+}
+
+/// What the article reports, as the scenario makes it ("20余场次" is 22,
+/// "600余人次" 620, "100余个" 102 and 106, "30余场次" 32, "1100余人次"
+/// 1,120, "约70万元" ¥700,000).
+fn article() -> BTreeMap<&'static str, i64> {
+    BTreeMap::from([
+        ("report_stations.stations", 20),
+        ("party_organizations_by_kind[branch + joint_branch]", 8),
+        ("coverage.member_units_rate (×10)", 1000),
+        ("development.probationary", 2),
+        ("people.probationary_members", 2),
+        ("development.activists", 23),
+        ("capability.training_sessions", 22),
+        ("capability.training_attendances", 620),
+        ("vanguard.demonstration_stations", 5),
+        ("vanguard.vanguard_posts", 102),
+        ("mechanism.grid_workers", 43),
+        ("cases_by_category[garbage_pile].resolved", 86),
+        ("cases_by_category[elevator_fault].resolved", 37),
+        ("events[care/CadrePosted]", 18),
+        ("service.problems_solved", 106),
+        ("service.activities_held", 32),
+        ("service.activity_participants", 1120),
+        ("service.hardship_cases_approved", 165),
+        ("service.supplies_value_fen", 70_000_000),
+    ])
+}
+
+fn pending(v: &Value) -> Option<u64> {
+    let contexts = v["contexts"].as_array().filter(|c| c.len() >= 4)?;
+    contexts
+        .iter()
+        .map(|c| c["pending"].as_u64())
+        .sum::<Option<u64>>()
+}
+
+/// The overview once the projection has applied every context's events
+/// and shows `want` (or, past the deadline, whatever it shows then, for
+/// the assertions to report).
+async fn caught_up(http: u16, want: &BTreeMap<&'static str, i64>) -> Value {
+    let deadline = Instant::now() + WAIT;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        if let Some(v) = overview(http).await {
+            if pending(&v) == Some(0) && figures(&v) == *want {
+                return v;
+            }
+            last = v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+fn assert_article(v: &Value) {
+    let shown = figures(v);
+    for (figure, want) in article() {
+        assert_eq!(shown.get(figure), Some(&want), "{figure}");
+    }
+    // Every case reported was resolved: none is left open or rejected.
+    for (category, n) in [("garbage_pile", 86), ("elevator_fault", 37)] {
+        let reported = find(v, "cases_by_category", &[("category", category)], "cases");
+        assert_eq!(reported, n, "{category} cases reported");
+    }
+}
+
+/// The events the projection counted, by context and type.
+fn events(v: &Value) -> Vec<Value> {
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// The demo twice against the system on `ports`: the article's figures,
+/// and the same figures and events after the second run.
+async fn twice(dir: &std::path::Path, ports: Ports) {
+    demo(dir, ports).await;
+    let first = caught_up(ports.http, &article()).await;
+    assert_article(&first);
+
+    demo(dir, ports).await;
+    let second = caught_up(ports.http, &article()).await;
+    assert_article(&second);
+    assert_eq!(
+        figures(&second),
+        figures(&first),
+        "a second run moves no figure"
+    );
+    assert_eq!(
+        events(&second),
+        events(&first),
+        "a second run records no new event"
+    );
+}
+
+#[tokio::test]
+async fn demo_qihe_2022_shows_the_article_on_the_embedded_default_and_again_after_a_rerun() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ports = Ports::free();
+    let _up = hongxin(dir.path(), &ports.envs(), &["up"]);
+    ports.wait().await;
+    twice(dir.path(), ports).await;
+}
+
+#[tokio::test]
+async fn demo_qihe_2022_shows_the_article_in_the_distributed_mode_and_again_after_a_rerun() {
+    let nats = hongxin_testkit::nats::PrivateNats::start()
+        .await
+        .expect("private nats-server");
+    let database = hongxin_testkit::pg::fresh_database()
+        .await
+        .expect("database");
+    let dir = tempfile::tempdir().expect("dir");
+    let ports = Ports::free();
+    let mut envs = ports.envs();
+    envs.extend([
+        ("HONGXIN_DATABASE_URL", database),
+        ("HONGXIN_NATS_URL", nats.url()),
+        // The services seal personal data each in their own store, all
+        // under one master key.
+        (
+            "HONGXIN_MASTER_KEY",
+            "ZGVtby1xaWhlLTIwMjItbWFzdGVyLWtleS0zMmJ5dGU=".to_owned(),
+        ),
+        (
+            "HONGXIN_ORGANIZATION_URL",
+            format!("http://127.0.0.1:{}", ports.organization),
+        ),
+    ]);
+    let mut services = Vec::new();
+    for service in ["organization", "pipeline", "care", "grid", "projection"] {
+        let mut mine = envs.clone();
+        mine.push(("HONGXIN_PORTS__METRICS", free_port().to_string()));
+        services.push(hongxin(dir.path(), &mine, &["serve", service]));
+    }
+    ports.wait().await;
+    twice(dir.path(), ports).await;
+}
