@@ -116,6 +116,123 @@ pub(crate) async fn run(api: &Api, w: &World) -> anyhow::Result<()> {
             .await
         },
     )
+    .await?;
+    recognition(api, w).await
+}
+
+/// The year's "most beautiful" courier, rider and ride-hailing driver:
+/// nominations, review, public votes, winners.
+async fn recognition(api: &Api, w: &World) -> anyhow::Result<()> {
+    use super::world::Industry;
+    let campaigns = [
+        (
+            pb::RecognitionKind::Courier,
+            Industry::Express,
+            "最美快递员",
+            "风雨无阻，投递零差错，热心帮助独居老人",
+        ),
+        (
+            pb::RecognitionKind::Rider,
+            Industry::FoodDelivery,
+            "最美外卖小哥",
+            "随手拍上报隐患，协助解决垃圾堆放、电梯故障问题",
+        ),
+        (
+            pb::RecognitionKind::Driver,
+            Industry::Transport,
+            "最美网约车驾驶员",
+            "拾金不昧，深夜护送急病乘客就医",
+        ),
+    ];
+    let staff = w.shuffled_staff();
+    step(
+        "榜样激励 the year's most beautiful, nominated and voted",
+        campaigns.len(),
+        async {
+            each(api, campaigns, |(kind, industry, title, citation)| {
+                let staff = &staff;
+                async move {
+                    let campaign_id = id("recognition", title).to_string();
+                    let nominees: Vec<&Person> = staff
+                        .iter()
+                        .filter(|p| p.industry == Some(industry))
+                        .take(6)
+                        .copied()
+                        .collect();
+                    let voters: Vec<&Person> = staff.iter().rev().take(40).copied().collect();
+                    let k = |what: std::fmt::Arguments<'_>| {
+                        key(format_args!("recognition/{campaign_id}/{what}"))
+                    };
+                    rpc!(
+                        api,
+                        grid.open_recognition(pb::OpenRecognitionRequest {
+                            campaign_id: campaign_id.clone(),
+                            year: 2022,
+                            kind: kind as i32,
+                            winners: 3,
+                        }),
+                        key = k(format_args!("open"))
+                    )?;
+                    // One campaign is one record: its steps in turn.
+                    for p in &nominees {
+                        rpc!(
+                            api,
+                            grid.nominate_candidate(pb::NominateCandidateRequest {
+                                campaign_id: campaign_id.clone(),
+                                person_id: p.id.to_string(),
+                                citation: citation.to_owned(),
+                            }),
+                            key = k(format_args!("nominate/{}", p.id))
+                        )?;
+                        rpc!(
+                            api,
+                            grid.review_candidate(pb::ReviewCandidateRequest {
+                                campaign_id: campaign_id.clone(),
+                                person_id: p.id.to_string(),
+                                approved: true,
+                            }),
+                            key = k(format_args!("review/{}", p.id))
+                        )?;
+                    }
+                    rpc!(
+                        api,
+                        grid.open_voting(pb::OpenVotingRequest {
+                            campaign_id: campaign_id.clone(),
+                        }),
+                        key = k(format_args!("voting"))
+                    )?;
+                    for (v, voter) in voters.iter().enumerate() {
+                        // Each voter backs one or two nominees, the earlier
+                        // ones more often.
+                        let picks = [v % 3, (v * 5) % nominees.len().max(1)];
+                        for n in picks.iter().take(1 + v % 2) {
+                            let Some(nominee) = nominees.get(*n) else {
+                                continue;
+                            };
+                            rpc!(
+                                api,
+                                grid.vote(pb::VoteRequest {
+                                    campaign_id: campaign_id.clone(),
+                                    candidate_person_id: nominee.id.to_string(),
+                                    voter_person_id: voter.id.to_string(),
+                                }),
+                                key = k(format_args!("vote/{}/{}", voter.id, nominee.id))
+                            )?;
+                        }
+                    }
+                    rpc!(
+                        api,
+                        grid.close_recognition(pb::CloseRecognitionRequest {
+                            campaign_id: campaign_id.clone(),
+                        }),
+                        key = k(format_args!("close"))
+                    )?;
+                    Ok(())
+                }
+            })
+            .await
+        },
+    )
     .await
 }
 
