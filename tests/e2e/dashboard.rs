@@ -17,7 +17,11 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-pub(crate) async fn register(handler: &CommandHandler<CommitteeDecider>, industry: Industry, n: usize) {
+pub(crate) async fn register(
+    handler: &CommandHandler<CommitteeDecider>,
+    industry: Industry,
+    n: usize,
+) {
     for i in 0..n {
         let id = Uuid::now_v7();
         let command = Command::Register {

@@ -16,7 +16,11 @@ use crate::dashboard::{Embedded, register, wait_applied};
 async fn get(router: &axum::Router, uri: &str) -> axum::response::Response {
     router
         .clone()
-        .oneshot(axum::http::Request::get(uri).body(Body::empty()).expect("request"))
+        .oneshot(
+            axum::http::Request::get(uri)
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("response")
 }
@@ -102,7 +106,10 @@ async fn tables_download_as_csv_and_excel_with_the_page_figures() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert!(names.contains(&"headline") && names.contains(&"freshness"), "{names:?}");
+    assert!(
+        names.contains(&"headline") && names.contains(&"freshness"),
+        "{names:?}"
+    );
 
     let r = get(&router, "/api/v1/tables/freshness.csv").await;
     assert_eq!(r.status(), 200);
@@ -113,7 +120,8 @@ async fn tables_download_as_csv_and_excel_with_the_page_figures() {
             .contains("hongxin-freshness.csv")
     );
     let bytes = r.into_body().collect().await.expect("body").to_bytes();
-    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").expect("BOM")).expect("utf-8");
+    let text =
+        std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").expect("BOM")).expect("utf-8");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("业务域,已处理位置,待处理事件,延迟(秒)"));
     assert!(
@@ -137,7 +145,18 @@ async fn tables_download_as_csv_and_excel_with_the_page_figures() {
         assert!(sheet.height() >= 1, "{name} has its header row");
     }
 
-    assert_eq!(get(&router, "/api/v1/tables/nothing.csv").await.status(), 404);
-    assert_eq!(get(&router, "/api/v1/tables/headline.pdf").await.status(), 404);
-    assert_eq!(get(&router, "/api/v1/tables/headline.csv?lang=fr").await.status(), 400);
+    assert_eq!(
+        get(&router, "/api/v1/tables/nothing.csv").await.status(),
+        404
+    );
+    assert_eq!(
+        get(&router, "/api/v1/tables/headline.pdf").await.status(),
+        404
+    );
+    assert_eq!(
+        get(&router, "/api/v1/tables/headline.csv?lang=fr")
+            .await
+            .status(),
+        400
+    );
 }

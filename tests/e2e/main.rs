@@ -4,4 +4,5 @@
 
 mod dashboard;
 mod live;
+mod rebuild;
 mod tracing_context;

@@ -7,6 +7,7 @@
 //! read models, which come only from events.
 
 mod readmodel;
+mod rebuild;
 mod tables;
 mod web;
 
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor as _};
 use tracing::Instrument as _;
 
 pub use readmodel::Applied;
+pub use rebuild::{RebuildReport, RebuildSource, rebuild_into};
 
 /// Applies one envelope to the read models (what the feed runner does for
 /// each delivery), for tests and rebuild tools.
@@ -31,7 +33,8 @@ pub async fn apply(
     projection: &Projection,
     envelope: &hongxin_bus::EventEnvelope,
 ) -> Result<Applied, sqlx::Error> {
-    readmodel::apply(&projection.pool, envelope).await
+    let _applying = projection.applying.lock().await;
+    readmodel::apply(&projection.pool(), envelope).await
 }
 pub use web::routes;
 
@@ -61,45 +64,101 @@ pub struct Freshness {
 /// The read models and their freshness.
 #[derive(Clone, Debug)]
 pub struct Projection {
-    pool: AnyPool,
+    /// Where the serving read models are (a rebuild swaps it).
+    db: Arc<RwLock<ProjectionDb>>,
+    pool: Arc<RwLock<AnyPool>>,
     freshness: Arc<RwLock<BTreeMap<String, Freshness>>>,
     /// Bumped after every applied delivery, so live pages know to refresh.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Held while a delivery is applied, and by a rebuild while it catches
+    /// up for the last time and swaps, so no delivery lands in between.
+    applying: Arc<tokio::sync::Mutex<()>>,
+    /// Held while the read models a rebuild replaced are let go.
+    retiring: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// How long the replaced read models stay open for readers that took them
+/// just before a swap.
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
+
+/// The SQLite file that says which of the two read-model files serves
+/// (`<path>` or `<path>.rebuild`), so a swap survives a restart.
+fn pointer_of(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.current", path.display()))
+}
+
+/// The other place of a read-model database: where a rebuild is built.
+fn beside(db: &ProjectionDb, base: &ProjectionDb) -> ProjectionDb {
+    match (db, base) {
+        (ProjectionDb::Sqlite { path }, ProjectionDb::Sqlite { path: base }) => {
+            let rebuild = std::path::PathBuf::from(format!("{}.rebuild", base.display()));
+            ProjectionDb::Sqlite {
+                path: if *path == rebuild {
+                    base.clone()
+                } else {
+                    rebuild
+                },
+            }
+        }
+        (ProjectionDb::Postgres { url, schema }, _) => ProjectionDb::Postgres {
+            url: url.clone(),
+            schema: format!("{schema}_rebuild"),
+        },
+        (db, _) => db.clone(),
+    }
+}
+
+/// Connects to and migrates a read-model database.
+pub(crate) async fn connect(db: &ProjectionDb) -> anyhow::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let url = match db {
+        ProjectionDb::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
+        ProjectionDb::Postgres { url, schema } => {
+            let admin = sqlx::PgPool::connect(url)
+                .await
+                .context("failed to reach PostgreSQL")?;
+            admin
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                .await
+                .context("failed to create the projection schema")?;
+            admin.close().await;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options=-c%20search_path%3D{schema}")
+        }
+    };
+    let options = AnyConnectOptions::from_str(&url).context("bad read-model database URL")?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(if matches!(db, ProjectionDb::Sqlite { .. }) {
+            1
+        } else {
+            8
+        })
+        .connect_with(options)
+        .await
+        .context("failed to open the read-model database")?;
+    MIGRATIONS
+        .run(&pool)
+        .await
+        .context("failed to migrate the read models")?;
+    Ok(pool)
 }
 
 impl Projection {
-    /// Connects and migrates the read-model database.
+    /// Connects and migrates the read-model database (for SQLite, the file
+    /// the last rebuild swapped in).
     pub async fn open(db: &ProjectionDb) -> anyhow::Result<Self> {
-        sqlx::any::install_default_drivers();
-        let url = match db {
-            ProjectionDb::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
-            ProjectionDb::Postgres { url, schema } => {
-                let admin = sqlx::PgPool::connect(url)
-                    .await
-                    .context("failed to reach PostgreSQL")?;
-                admin
-                    .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
-                    .await
-                    .context("failed to create the projection schema")?;
-                admin.close().await;
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}options=-c%20search_path%3D{schema}")
+        let db = match db {
+            ProjectionDb::Sqlite { path } => {
+                match tokio::fs::read_to_string(pointer_of(path)).await {
+                    Ok(current) if current.trim() == "rebuild" => ProjectionDb::Sqlite {
+                        path: std::path::PathBuf::from(format!("{}.rebuild", path.display())),
+                    },
+                    _ => db.clone(),
+                }
             }
+            ProjectionDb::Postgres { .. } => db.clone(),
         };
-        let options = AnyConnectOptions::from_str(&url).context("bad read-model database URL")?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if matches!(db, ProjectionDb::Sqlite { .. }) {
-                1
-            } else {
-                8
-            })
-            .connect_with(options)
-            .await
-            .context("failed to open the read-model database")?;
-        MIGRATIONS
-            .run(&pool)
-            .await
-            .context("failed to migrate the read models")?;
+        let pool = connect(&db).await?;
         let saved: Vec<(String, i64)> =
             sqlx::query_as("SELECT context, position FROM projection_checkpoints")
                 .fetch_all(&pool)
@@ -116,14 +175,143 @@ impl Projection {
             })
             .collect();
         Ok(Self {
-            pool,
+            db: Arc::new(RwLock::new(db)),
+            pool: Arc::new(RwLock::new(pool)),
             freshness: Arc::new(RwLock::new(freshness)),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
+            applying: Arc::new(tokio::sync::Mutex::new(())),
+            retiring: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The serving read models.
+    pub fn pool(&self) -> AnyPool {
+        self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds every read model from `sources` beside the serving ones,
+    /// which keep answering meanwhile; then, with deliveries held for a
+    /// moment, catches up with what arrived since and swaps the rebuilt
+    /// ones in. Fails, changing nothing that serves, if a source cannot
+    /// give everything the serving read models have seen.
+    pub async fn rebuild(&self, sources: Vec<RebuildSource>) -> anyhow::Result<RebuildReport> {
+        let started = std::time::Instant::now();
+        let retiring = self.retiring.clone().lock_owned().await;
+        let serving = self.db.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let base = match &serving {
+            ProjectionDb::Sqlite { path } => ProjectionDb::Sqlite {
+                path: std::path::PathBuf::from(
+                    path.display()
+                        .to_string()
+                        .trim_end_matches(".rebuild")
+                        .to_owned(),
+                ),
+            },
+            db => db.clone(),
+        };
+        let side = beside(&serving, &base);
+        rebuild::reset(&side).await?;
+        let pool = connect(&side).await?;
+        let mut cursors: Vec<rebuild::Cursor> =
+            sources.into_iter().map(rebuild::Cursor::new).collect();
+        let mut report = RebuildReport::default();
+        for cursor in &mut cursors {
+            report.events += cursor.catch_up(&pool).await?;
+        }
+        let guard = self.applying.lock().await;
+        for cursor in &mut cursors {
+            report.events += cursor.catch_up(&pool).await?;
+        }
+        let old = self.pool();
+        let seen: Vec<(String, i64)> =
+            sqlx::query_as("SELECT context, position FROM projection_checkpoints")
+                .fetch_all(&old)
+                .await?;
+        let rebuilt: BTreeMap<String, i64> =
+            sqlx::query_as("SELECT context, position FROM projection_checkpoints")
+                .fetch_all(&pool)
+                .await?
+                .into_iter()
+                .collect();
+        for (context, position) in &seen {
+            let have = rebuilt.get(context).copied().unwrap_or(0);
+            if have < *position {
+                pool.close().await;
+                anyhow::bail!(
+                    "the rebuild reached {context} position {have}, short of the {position} served; \
+                     nothing was swapped"
+                );
+            }
+        }
+        let swapped_db = match (&serving, &side, &base) {
+            (
+                ProjectionDb::Sqlite { .. },
+                ProjectionDb::Sqlite { path },
+                ProjectionDb::Sqlite { path: base },
+            ) => {
+                let pointer = pointer_of(base);
+                let tmp = std::path::PathBuf::from(format!("{}.tmp", pointer.display()));
+                let which = if path == base { "base" } else { "rebuild" };
+                tokio::fs::write(&tmp, which).await?;
+                tokio::fs::rename(&tmp, &pointer).await?;
+                side.clone()
+            }
+            (
+                ProjectionDb::Postgres { url, schema },
+                ProjectionDb::Postgres { schema: new, .. },
+                _,
+            ) => {
+                // Schemas are renamed in one transaction; connections name
+                // the schema in their search path, so a fresh pool reads the
+                // new tables.
+                pool.close().await;
+                let admin = sqlx::PgPool::connect(url).await?;
+                let mut tx = admin.begin().await?;
+                tx.execute(format!("ALTER SCHEMA {schema} RENAME TO {schema}_old").as_str())
+                    .await?;
+                tx.execute(format!("ALTER SCHEMA {new} RENAME TO {schema}").as_str())
+                    .await?;
+                tx.commit().await?;
+                admin.close().await;
+                serving.clone()
+            }
+            _ => anyhow::bail!("a rebuild stays on the same kind of database"),
+        };
+        let pool = match &swapped_db {
+            ProjectionDb::Sqlite { .. } => pool,
+            db => connect(db).await?,
+        };
+        *self.pool.write().unwrap_or_else(|p| p.into_inner()) = pool.clone();
+        *self.db.write().unwrap_or_else(|p| p.into_inner()) = swapped_db;
+        for (context, position) in rebuilt {
+            report.positions.insert(context, position as u64);
+        }
+        drop(guard);
+        // What served before goes once the readers that took it before the
+        // swap are done; the next rebuild waits for that.
+        let retired = match &serving {
+            ProjectionDb::Sqlite { .. } => serving.clone(),
+            ProjectionDb::Postgres { url, schema } => ProjectionDb::Postgres {
+                url: url.clone(),
+                schema: format!("{schema}_old"),
+            },
+        };
+        tokio::spawn(async move {
+            let _retiring = retiring;
+            tokio::time::sleep(RETIRE_GRACE).await;
+            old.close().await;
+            if let Err(e) = rebuild::reset(&retired).await {
+                tracing::warn!(error = %e, "the replaced read models could not be removed");
+            }
+        });
+        self.changes.send_modify(|n| *n += 1);
+        report.seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            events = report.events,
+            seconds = report.seconds,
+            "read models rebuilt and swapped in"
+        );
+        Ok(report)
     }
 
     /// Freshness per context.
@@ -195,7 +383,11 @@ impl Projection {
             .map(|t| t.seconds)
             .unwrap_or(0);
         let pending = delivery.pending;
-        match readmodel::apply(&self.pool, &delivery.envelope).await {
+        let applied = {
+            let _applying = self.applying.lock().await;
+            readmodel::apply(&self.pool(), &delivery.envelope).await
+        };
+        match applied {
             Ok(applied) => {
                 if applied == Applied::Gap {
                     tracing::warn!(

@@ -27,27 +27,79 @@ fn micros(t: Option<&prost_types::Timestamp>) -> i64 {
 /// Applies `e` in one transaction with its checkpoint.
 pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
-            .bind(&e.context)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let last = last.unwrap_or(0) as u64;
+    let last = checkpoint(&mut tx, &e.context).await?;
     if e.global_position <= last {
         return Ok(Applied::Duplicate);
     }
     if e.global_position != last + 1 {
         return Ok(Applied::Gap);
     }
+    apply_one(&mut tx, e).await?;
+    save_checkpoint(&mut tx, e).await?;
+    tx.commit().await?;
+    Ok(Applied::Applied)
+}
+
+/// Applies consecutive events of one context in one transaction, with the
+/// checkpoint of the last (a rebuild's batches): events at or below the
+/// checkpoint are skipped, and the batch stops at a gap. The number applied.
+pub(crate) async fn apply_batch(
+    pool: &AnyPool,
+    events: &[EventEnvelope],
+) -> Result<usize, sqlx::Error> {
+    let Some(first) = events.first() else {
+        return Ok(0);
+    };
+    let mut tx = pool.begin().await?;
+    let mut last = checkpoint(&mut tx, &first.context).await?;
+    let mut applied = None;
+    for e in events {
+        if e.context != first.context || e.global_position <= last {
+            continue;
+        }
+        if e.global_position != last + 1 {
+            break;
+        }
+        apply_one(&mut tx, e).await?;
+        last = e.global_position;
+        applied = Some(e);
+    }
+    let Some(e) = applied else {
+        return Ok(0);
+    };
+    save_checkpoint(&mut tx, e).await?;
+    tx.commit().await?;
+    Ok(events
+        .iter()
+        .filter(|x| x.global_position <= e.global_position)
+        .count())
+}
+
+async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64, sqlx::Error> {
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
+            .bind(context)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(last.unwrap_or(0) as u64)
+}
+
+async fn apply_one(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, 1) \
          ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + 1",
     )
     .bind(&e.context)
     .bind(&e.event_type)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    apply_to_models(&mut tx, e).await?;
+    apply_to_models(tx, e).await
+}
+
+async fn save_checkpoint(
+    tx: &mut Transaction<'_, Any>,
+    e: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO projection_checkpoints (context, position, recorded_at_us, updated_at_us) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (context) DO UPDATE SET position = excluded.position, \
@@ -57,10 +109,9 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
     .bind(e.global_position as i64)
     .bind(micros(e.recorded_at.as_ref()))
     .bind(chrono::Utc::now().timestamp_micros())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    Ok(Applied::Applied)
+    Ok(())
 }
 
 async fn apply_to_models(
@@ -557,12 +608,73 @@ async fn apply_to_models(
         }
         ("care", _) => care_models(tx, e).await?,
         ("grid", _) => grid_models(tx, e).await?,
-        _ => {
-            // Counted in event_counts; no read model of its own yet.
-            tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
-        }
+        _ => not_projected(tx, e).await?,
     }
     Ok(())
+}
+
+/// An event no read model uses. A type of the context's contract is only
+/// counted (in `event_counts`); a type the contract does not know — a
+/// producer newer than this projection, or a mistake — is also recorded in
+/// `unknown_events` and the log, so it is seen on the dashboard instead of
+/// vanishing.
+async fn not_projected(
+    tx: &mut Transaction<'_, Any>,
+    e: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    if known_event(&e.context, &e.event_type) {
+        tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
+        return Ok(());
+    }
+    tracing::warn!(
+        context = %e.context,
+        event_type = %e.event_type,
+        position = e.global_position,
+        "an event type the contract does not know; counted, not projected"
+    );
+    metrics::counter!(
+        "hongxin_projection_unknown_events_total",
+        "context" => e.context.clone()
+    )
+    .increment(1);
+    sqlx::query(
+        "INSERT INTO unknown_events (context, event_type, events, first_position) \
+         VALUES ($1, $2, 1, $3) ON CONFLICT (context, event_type) \
+         DO UPDATE SET events = unknown_events.events + 1",
+    )
+    .bind(&e.context)
+    .bind(&e.event_type)
+    .bind(e.global_position as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The event types of each context's contract: the messages of
+/// `hongxin/<context>/v1/events.proto`.
+fn known_event(context: &str, event_type: &str) -> bool {
+    use std::collections::BTreeSet;
+    use std::sync::LazyLock;
+    static KNOWN: LazyLock<BTreeSet<(String, String)>> = LazyLock::new(|| {
+        let set = prost_types::FileDescriptorSet::decode(hongxin_proto::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        set.file
+            .iter()
+            .filter_map(|f| {
+                let name = f.name();
+                let context = name
+                    .strip_prefix("hongxin/")?
+                    .strip_suffix("/v1/events.proto")?;
+                Some((context.to_owned(), f))
+            })
+            .flat_map(|(context, f)| {
+                f.message_type
+                    .iter()
+                    .map(move |m| (context.clone(), m.name().to_owned()))
+            })
+            .collect()
+    });
+    KNOWN.contains(&(context.to_owned(), event_type.to_owned()))
 }
 
 /// The payload of `e`, or `None` (reported, counted, not projected) when it
@@ -823,9 +935,7 @@ async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
             .execute(&mut **tx)
             .await?;
         }
-        _ => {
-            tracing::debug!(event_type = %e.event_type, "no care read model for this event type");
-        }
+        _ => not_projected(tx, e).await?,
     }
     Ok(())
 }
@@ -927,9 +1037,7 @@ async fn grid_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
                 .execute(&mut **tx)
                 .await?;
         }
-        _ => {
-            tracing::debug!(event_type = %e.event_type, "no grid read model for this event type");
-        }
+        _ => not_projected(tx, e).await?,
     }
     Ok(())
 }
@@ -943,4 +1051,20 @@ fn fixed_time(raw: &str) -> String {
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contracts_name_the_known_event_types() {
+        assert!(super::known_event("organization", "PersonRegistered"));
+        assert!(super::known_event("grid", "CaseProgressed"));
+        assert!(super::known_event("care", "HardshipApplied"));
+        assert!(super::known_event("pipeline", "CandidateApplied"));
+        assert!(
+            !super::known_event("grid", "PersonRegistered"),
+            "another context's"
+        );
+        assert!(!super::known_event("organization", "SomethingNew"));
+    }
 }

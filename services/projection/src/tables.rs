@@ -2,10 +2,10 @@
 //! headers (English with `?lang=en`). Each table is a view of the same
 //! overview the page shows, so a download never disagrees with the screen.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -40,27 +40,91 @@ struct Table {
 /// The county's headline figures (the article's), each a pointer into the
 /// overview.
 const HEADLINE: &[Column] = &[
-    col("/report_stations/stations", "流动党员报到站", "mobile-member report stations"),
-    col("/coverage/covered", "已覆盖企业", "units covered by a Party organisation"),
-    col("/coverage/organization_rate", "组织覆盖率(%)", "organisation coverage (%)"),
-    col("/coverage/own_branch_rate", "单独组建率(%)", "own-branch rate (%)"),
-    col("/coverage/member_units_rate", "有党员企业覆盖率(%)", "coverage of units with members (%)"),
-    col("/development/probationary", "新发展党员(预备)", "new members (probationary)"),
-    col("/development/full", "转为正式党员", "confirmed full members"),
+    col(
+        "/report_stations/stations",
+        "流动党员报到站",
+        "mobile-member report stations",
+    ),
+    col(
+        "/coverage/covered",
+        "已覆盖企业",
+        "units covered by a Party organisation",
+    ),
+    col(
+        "/coverage/organization_rate",
+        "组织覆盖率(%)",
+        "organisation coverage (%)",
+    ),
+    col(
+        "/coverage/own_branch_rate",
+        "单独组建率(%)",
+        "own-branch rate (%)",
+    ),
+    col(
+        "/coverage/member_units_rate",
+        "有党员企业覆盖率(%)",
+        "coverage of units with members (%)",
+    ),
+    col(
+        "/development/probationary",
+        "新发展党员(预备)",
+        "new members (probationary)",
+    ),
+    col(
+        "/development/full",
+        "转为正式党员",
+        "confirmed full members",
+    ),
     col("/development/activists", "入党积极分子", "activists"),
-    col("/capability/training_sessions", "培训场次", "training sessions"),
-    col("/capability/training_attendances", "培训人次", "training attendances"),
-    col("/vanguard/demonstration_stations", "党员示范站点", "demonstration stations"),
+    col(
+        "/capability/training_sessions",
+        "培训场次",
+        "training sessions",
+    ),
+    col(
+        "/capability/training_attendances",
+        "培训人次",
+        "training attendances",
+    ),
+    col(
+        "/vanguard/demonstration_stations",
+        "党员示范站点",
+        "demonstration stations",
+    ),
     col("/vanguard/vanguard_posts", "红齐先锋岗", "vanguard posts"),
-    col("/mechanism/grid_workers", "兼职网格员", "part-time grid workers"),
+    col(
+        "/mechanism/grid_workers",
+        "兼职网格员",
+        "part-time grid workers",
+    ),
     col("/mechanism/cases", "随手拍案件", "snap-and-report cases"),
     col("/mechanism/cases_resolved", "已解决案件", "cases solved"),
-    col("/service/problems_solved", "解决企业难题", "enterprise problems solved"),
+    col(
+        "/service/problems_solved",
+        "解决企业难题",
+        "enterprise problems solved",
+    ),
     col("/service/activities_held", "关爱活动", "care activities"),
-    col("/service/activity_participants", "活动参与人次", "activity participants"),
-    col("/service/hardship_cases_approved", "帮扶困难职工", "hardship cases approved"),
-    col("/service/hardship_support_fen", "帮扶金额(分)", "hardship support (fen)"),
-    col("/service/supplies_value_fen", "发放物资价值(分)", "supplies handed out (fen)"),
+    col(
+        "/service/activity_participants",
+        "活动参与人次",
+        "activity participants",
+    ),
+    col(
+        "/service/hardship_cases_approved",
+        "帮扶困难职工",
+        "hardship cases approved",
+    ),
+    col(
+        "/service/hardship_support_fen",
+        "帮扶金额(分)",
+        "hardship support (fen)",
+    ),
+    col(
+        "/service/supplies_value_fen",
+        "发放物资价值(分)",
+        "supplies handed out (fen)",
+    ),
 ];
 
 const TABLES: &[Table] = &[
@@ -166,10 +230,26 @@ const TABLES: &[Table] = &[
                 col("satisfaction_rate", "满意率(%)", "satisfaction rate (%)"),
                 col("sla_attainment", "按期办结率(%)", "SLA attainment (%)"),
                 col("reopen_rate", "重办率(%)", "reopen rate (%)"),
-                col("hours_to_acknowledge_median", "响应时长中位数(小时)", "hours to acknowledge, median"),
-                col("hours_to_acknowledge_p90", "响应时长P90(小时)", "hours to acknowledge, p90"),
-                col("hours_to_close_median", "办结时长中位数(小时)", "hours to close, median"),
-                col("hours_to_close_p90", "办结时长P90(小时)", "hours to close, p90"),
+                col(
+                    "hours_to_acknowledge_median",
+                    "响应时长中位数(小时)",
+                    "hours to acknowledge, median",
+                ),
+                col(
+                    "hours_to_acknowledge_p90",
+                    "响应时长P90(小时)",
+                    "hours to acknowledge, p90",
+                ),
+                col(
+                    "hours_to_close_median",
+                    "办结时长中位数(小时)",
+                    "hours to close, median",
+                ),
+                col(
+                    "hours_to_close_p90",
+                    "办结时长P90(小时)",
+                    "hours to close, p90",
+                ),
             ],
         ),
     },
@@ -198,7 +278,11 @@ const TABLES: &[Table] = &[
                 col("cases_reported", "随手拍上报", "cases reported"),
                 col("cases_solved", "随手拍解决", "cases solved"),
                 col("training_attendances", "培训人次", "training attendances"),
-                col("activity_participants", "活动参与人次", "activity participants"),
+                col(
+                    "activity_participants",
+                    "活动参与人次",
+                    "activity participants",
+                ),
                 col("service_requests", "服务申请", "service requests"),
                 col("members_admitted", "新发展党员", "members admitted"),
             ],
@@ -288,7 +372,12 @@ fn sheet(table: &Table, overview: &Value, lang: Lang) -> Sheet {
             },
             rows: figures
                 .iter()
-                .map(|f| vec![Value::String(header(f).to_owned()), cell(overview.pointer(f.key))])
+                .map(|f| {
+                    vec![
+                        Value::String(header(f).to_owned()),
+                        cell(overview.pointer(f.key)),
+                    ]
+                })
                 .collect(),
         },
     }
@@ -445,7 +534,10 @@ mod tests {
     #[test]
     fn rows_follow_the_overview_with_chinese_headers_and_values() {
         let s = sheet(table("enterprises_by_industry"), &overview(), Lang::Zh);
-        assert_eq!(s.headers, ["行业", "企业数", "从业人员", "正式党员", "有党员企业"]);
+        assert_eq!(
+            s.headers,
+            ["行业", "企业数", "从业人员", "正式党员", "有党员企业"]
+        );
         assert_eq!(s.rows.len(), 2);
         assert_eq!(s.rows[0][0], "快递");
         assert_eq!(s.rows[0][2], 120);
@@ -467,7 +559,10 @@ mod tests {
         let s = Sheet {
             title: "t",
             headers: vec!["社区", "企业数"],
-            rows: vec![vec![Value::from("城区,东"), Value::from(3)], vec![Value::Null, Value::from(1.5)]],
+            rows: vec![
+                vec![Value::from("城区,东"), Value::from(3)],
+                vec![Value::Null, Value::from(1.5)],
+            ],
         };
         let bytes = to_csv(&s).expect("csv");
         assert_eq!(&bytes[..3], [0xEF, 0xBB, 0xBF]);

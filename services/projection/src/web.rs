@@ -115,6 +115,17 @@ pub(crate) struct Overview {
     case_metrics: Vec<CaseMetrics>,
     cases_by_grid: Vec<GridFigures>,
     by_month: Vec<MonthFigures>,
+    /// Event types a context's contract does not know: reported, not
+    /// projected (empty when all is well).
+    unknown_event_types: Vec<UnknownEvents>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct UnknownEvents {
+    context: String,
+    event_type: String,
+    events: i64,
+    first_position: i64,
 }
 
 /// The standard metrics of one category at one department.
@@ -511,15 +522,16 @@ async fn overview(State(web): State<Web>) -> Result<Json<Overview>, StatusCode> 
 
 /// Every figure of the dashboard, from the read models.
 pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
+    let pool = p.pool();
     let events: Vec<EventCount> = sqlx::query_as(
         "SELECT context, event_type, events FROM event_counts ORDER BY context, event_type",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let committees_by_industry: Vec<IndustryCount> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS committees FROM committees GROUP BY industry ORDER BY industry",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let enterprises_by_industry: Vec<EnterpriseFigures> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS enterprises, CAST(COALESCE(SUM(workers), 0) AS BIGINT) AS workers, \
@@ -527,7 +539,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          CAST(COALESCE(SUM(CASE WHEN full_members + probationary_members > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS with_members \
          FROM enterprises GROUP BY industry ORDER BY industry",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let enterprises_by_community: Vec<CommunityFigures> = sqlx::query_as(
         "SELECT COALESCE(c.name, e.community_id) AS community, COUNT(*) AS enterprises, \
@@ -535,12 +547,12 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          FROM enterprises e LEFT JOIN communities c ON c.community_id = e.community_id \
          GROUP BY COALESCE(c.name, e.community_id) ORDER BY community",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let party_organizations_by_kind: Vec<KindCount> = sqlx::query_as(
         "SELECT kind, COUNT(*) AS organizations FROM party_organizations GROUP BY kind ORDER BY kind",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let mut coverage: Coverage = sqlx::query_as(
         "SELECT COUNT(*) AS enterprises, \
@@ -553,7 +565,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
               THEN 1 ELSE 0 END), 0) AS BIGINT) AS instructed \
          FROM enterprises e LEFT JOIN coverage c ON c.enterprise_id = e.enterprise_id",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     coverage.organization_rate = percent(coverage.covered, coverage.enterprises);
     coverage.own_branch_rate = percent(coverage.own_branch, coverage.enterprises);
@@ -570,7 +582,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          CAST(COALESCE(SUM(mobile_member), 0) AS BIGINT) AS mobile_members \
          FROM people",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     let people_by_industry: Vec<PeopleFigures> = sqlx::query_as(
         "SELECT industry, COUNT(*) AS people, \
@@ -578,13 +590,13 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          CAST(COALESCE(SUM(union_member), 0) AS BIGINT) AS union_members \
          FROM people GROUP BY industry ORDER BY industry",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let report_stations: ReportStations = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM report_stations) AS stations, \
          (SELECT COUNT(*) FROM station_members) AS members",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     let vanguard: Vanguard = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM vanguard_sites WHERE kind = 'demonstration_station') AS demonstration_stations, \
@@ -594,13 +606,13 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'vehicle_marking') AS vehicle_markings, \
          (SELECT COUNT(*) FROM vanguard_shows WHERE show = 'commitment') AS enterprise_commitments",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     let policy: Vec<PolicyCount> = sqlx::query_as(
         "SELECT kind, COUNT(*) AS in_force FROM policy_items WHERE retired_on IS NULL \
          GROUP BY kind ORDER BY kind",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let development: Development = sqlx::query_as(
         "SELECT \
@@ -612,7 +624,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          CAST(COALESCE(SUM(CASE WHEN stage = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled \
          FROM candidates",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     let capability: Capability = sqlx::query_as(
         "SELECT \
@@ -627,7 +639,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          (SELECT COUNT(*) FROM posts WHERE kind = 'reflection') AS reflections, \
          (SELECT COUNT(*) FROM posts WHERE kind = 'micro_wish') AS micro_wishes",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     let mut mechanism: Mechanism = sqlx::query_as(
         "SELECT \
@@ -639,7 +651,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          (SELECT COUNT(*) FROM cases WHERE escalated = 1) AS cases_escalated, \
          (SELECT COUNT(*) FROM cases WHERE reopened > 0) AS cases_reopened",
     )
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
     mechanism.sla_attainment = percent(mechanism.cases_within_sla, mechanism.cases_resolved);
     let cases_by_category: Vec<CaseFigures> = sqlx::query_as(
@@ -647,14 +659,14 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          CAST(COALESCE(SUM(CASE WHEN state IN ('resolved', 'closed') THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved \
          FROM cases WHERE state NOT IN ('rejected', 'merged') GROUP BY category ORDER BY category",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let times: Vec<CaseTimes> = sqlx::query_as(
         "SELECT category, COALESCE(department, '') AS department, state, reported_at, dispatched_at, \
          acknowledged_at, resolved_at, closed_at, due_at, reopened, rating \
          FROM cases WHERE dispatched_at IS NOT NULL",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
     .await?;
     let case_metrics = case_metrics(times);
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
@@ -676,15 +688,15 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          (SELECT COUNT(*) FROM micro_wishes WHERE state = 'fulfilled') AS wishes_fulfilled",
     )
     .bind(hongxin_domain::time::format_day(today))
-    .fetch_one(p.pool())
+    .fetch_one(&pool)
     .await?;
-    let governance = governance(p.pool(), today).await?;
+    let governance = governance(&pool, today).await?;
     let contexts = p
         .freshness()
         .into_iter()
         .map(|(context, freshness)| ContextStatus { context, freshness })
         .collect();
-    let by_month = by_month(p.pool()).await?;
+    let by_month = by_month(&pool).await?;
     let cases_by_grid: Vec<GridFigures> = sqlx::query_as(
         "SELECT c.grid_id, COALESCE(g.name, '') AS grid, COALESCE(m.name, '') AS community, \
          COUNT(*) AS cases, \
@@ -694,7 +706,13 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          WHERE c.state NOT IN ('rejected', 'merged') AND c.grid_id <> '' \
          GROUP BY c.grid_id, g.name, m.name ORDER BY cases DESC, c.grid_id",
     )
-    .fetch_all(p.pool())
+    .fetch_all(&pool)
+    .await?;
+    let unknown_event_types: Vec<UnknownEvents> = sqlx::query_as(
+        "SELECT context, event_type, events, first_position FROM unknown_events \
+         ORDER BY context, event_type",
+    )
+    .fetch_all(&pool)
     .await?;
     Ok(Overview {
         contexts,
@@ -718,6 +736,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
         case_metrics,
         cases_by_grid,
         by_month,
+        unknown_event_types,
     })
 }
 

@@ -1,0 +1,237 @@
+//! Rebuilding the read models from scratch, from the events: into a fresh
+//! database or schema beside the serving one, then swapped in.
+//!
+//! The events come from each context's JetStream stream (the distributed
+//! mode) or straight from its store (the embedded default, or an operator
+//! with the stores at hand). A rebuild applies them in batches, one
+//! transaction per batch with the checkpoint, through the same code as the
+//! live projection, so the result is the one incremental application gives.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use hongxin_bus::EventEnvelope;
+use hongxin_eventstore::EventStore;
+use prost::Message as _;
+use sqlx::AnyPool;
+
+use crate::ProjectionDb;
+
+/// Events applied per transaction while rebuilding.
+const BATCH: usize = 500;
+
+/// Where a context's events are read from for a rebuild.
+#[derive(Clone, Debug)]
+pub enum RebuildSource {
+    /// The context's store, in global order.
+    Store { context: String, store: EventStore },
+    /// The context's JetStream stream (`HONGXIN_<CONTEXT>`), from its start.
+    JetStream {
+        context: String,
+        jetstream: async_nats::jetstream::Context,
+    },
+}
+
+impl RebuildSource {
+    pub fn context(&self) -> &str {
+        match self {
+            Self::Store { context, .. } | Self::JetStream { context, .. } => context,
+        }
+    }
+}
+
+/// What a rebuild did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RebuildReport {
+    /// Events applied.
+    pub events: u64,
+    pub seconds: f64,
+    /// The last position applied per context.
+    pub positions: BTreeMap<String, u64>,
+}
+
+/// A source and how far it has been read, so a second pass (the catch-up
+/// before the swap) reads only what came since.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    source: RebuildSource,
+    /// The next JetStream sequence to read.
+    next_sequence: u64,
+}
+
+impl Cursor {
+    pub(crate) fn new(source: RebuildSource) -> Self {
+        Self {
+            source,
+            next_sequence: 1,
+        }
+    }
+
+    /// Applies what the source holds now beyond the pool's checkpoint; the
+    /// number of events applied.
+    pub(crate) async fn catch_up(&mut self, pool: &AnyPool) -> anyhow::Result<u64> {
+        let context = self.source.context().to_owned();
+        match &self.source {
+            RebuildSource::Store { store, .. } => {
+                let mut applied = 0;
+                loop {
+                    let after = checkpoint(pool, &context).await?;
+                    let events = store
+                        .read_all(after, BATCH)
+                        .await
+                        .with_context(|| format!("failed to read the {context} store"))?;
+                    if events.is_empty() {
+                        return Ok(applied);
+                    }
+                    let envelopes: Vec<EventEnvelope> = events
+                        .iter()
+                        .map(|e| hongxin_bus::envelope_of(&context, e))
+                        .collect();
+                    let n = crate::readmodel::apply_batch(pool, &envelopes).await?;
+                    if n == 0 {
+                        anyhow::bail!("the {context} store has a gap after position {after}");
+                    }
+                    applied += n as u64;
+                }
+            }
+            RebuildSource::JetStream { jetstream, .. } => {
+                let (applied, next) =
+                    from_jetstream(jetstream, &context, self.next_sequence, pool).await?;
+                self.next_sequence = next;
+                Ok(applied)
+            }
+        }
+    }
+}
+
+async fn checkpoint(pool: &AnyPool, context: &str) -> Result<u64, sqlx::Error> {
+    let p: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
+            .bind(context)
+            .fetch_optional(pool)
+            .await?;
+    Ok(p.unwrap_or(0) as u64)
+}
+
+/// Reads the stream from `start` up to its last message at the moment of
+/// asking, applying in batches; the events applied and the next sequence.
+async fn from_jetstream(
+    js: &async_nats::jetstream::Context,
+    context: &str,
+    start: u64,
+    pool: &AnyPool,
+) -> anyhow::Result<(u64, u64)> {
+    use async_nats::jetstream::consumer::DeliverPolicy;
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    let name = hongxin_bus::stream_name(context);
+    let mut stream = js
+        .get_stream(&name)
+        .await
+        .with_context(|| format!("no JetStream stream {name}"))?;
+    let last = stream
+        .info()
+        .await
+        .with_context(|| format!("failed to read the state of {name}"))?
+        .state
+        .last_sequence;
+    if last < start {
+        return Ok((0, start));
+    }
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..OrderedConfig::default()
+        })
+        .await
+        .with_context(|| format!("failed to read {name}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .with_context(|| format!("failed to read {name}"))?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut applied = 0;
+    let mut next = start;
+    let deadline = Duration::from_secs(30);
+    while next <= last {
+        let message = tokio::time::timeout(deadline, messages.next())
+            .await
+            .with_context(|| format!("{name} stopped delivering before its last message"))?
+            .with_context(|| format!("{name} ended before its last message"))?
+            .with_context(|| format!("failed to read {name}"))?;
+        let sequence = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("a message of {name} without its info: {e}"))?
+            .stream_sequence;
+        next = sequence + 1;
+        match EventEnvelope::decode(message.payload.as_ref()) {
+            Ok(e) => batch.push(e),
+            Err(e) => {
+                tracing::error!(stream = %name, sequence, error = %e, "a malformed envelope; skipped by the rebuild");
+                metrics::counter!("hongxin_feed_malformed_total").increment(1);
+            }
+        }
+        if batch.len() >= BATCH || next > last {
+            applied += crate::readmodel::apply_batch(pool, &batch).await? as u64;
+            batch.clear();
+        }
+    }
+    Ok((applied, next))
+}
+
+/// Empties `db` (a SQLite file is removed; a PostgreSQL schema dropped).
+pub(crate) async fn reset(db: &ProjectionDb) -> anyhow::Result<()> {
+    match db {
+        ProjectionDb::Sqlite { path } => {
+            for suffix in ["", "-wal", "-shm"] {
+                let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+                match tokio::fs::remove_file(&file).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("failed to remove {}", file.display()));
+                    }
+                }
+            }
+        }
+        ProjectionDb::Postgres { url, schema } => {
+            use sqlx::Executor as _;
+            let admin = sqlx::PgPool::connect(url)
+                .await
+                .context("failed to reach PostgreSQL")?;
+            admin
+                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                .await
+                .context("failed to drop the rebuild schema")?;
+            admin.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the read models afresh into `db` (emptied first) from `sources`;
+/// the serving read models are not touched.
+pub async fn rebuild_into(
+    db: &ProjectionDb,
+    sources: Vec<RebuildSource>,
+) -> anyhow::Result<RebuildReport> {
+    let started = Instant::now();
+    reset(db).await?;
+    let pool = crate::connect(db).await?;
+    let mut report = RebuildReport::default();
+    for source in sources {
+        let context = source.context().to_owned();
+        let mut cursor = Cursor::new(source);
+        report.events += cursor.catch_up(&pool).await?;
+        report
+            .positions
+            .insert(context.clone(), checkpoint(&pool, &context).await?);
+    }
+    pool.close().await;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -1,0 +1,219 @@
+//! Rebuilding the read models: from the stores (embedded default) or from
+//! JetStream (distributed), beside the serving ones, which keep answering
+//! while events still flow; the result is what the incremental projection
+//! built, and it survives a restart.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use hongxin_bus::{EventFeed, JetStreamSettings, OutboxRelay};
+use hongxin_domain::CommandHandler;
+use hongxin_eventstore::{EventStore, StoreConfig};
+use hongxin_organization::committee::{CommitteeDecider, Industry};
+use hongxin_projection::{Projection, ProjectionDb, RebuildSource};
+use hongxin_runtime::Shutdown;
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+use uuid::Uuid;
+
+use crate::dashboard::{register, wait_applied};
+
+/// The overview without the freshness of the moment.
+async fn figures(p: &Projection) -> serde_json::Value {
+    let response = hongxin_projection::routes(p.clone(), Shutdown::new())
+        .oneshot(
+            axum::http::Request::get("/api/v1/overview")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200, "the read models serve");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let mut o: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    o.as_object_mut().expect("object").remove("contexts");
+    o
+}
+
+#[tokio::test]
+async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_models() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let db = ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    };
+    let projection = Projection::open(&db).await.expect("projection");
+    let shutdown = Shutdown::new();
+    let feed = EventFeed::in_process(store.clone(), "organization", "projection")
+        .await
+        .expect("feed");
+    {
+        let (p, s) = (projection.clone(), shutdown.clone());
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+    register(&handler, Industry::Express, 40).await;
+    wait_applied(&projection, 40).await;
+
+    // Commands keep coming and the page keeps reading during the rebuild.
+    let writer = {
+        let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+        tokio::spawn(async move { register(&handler, Industry::Transport, 40).await })
+    };
+    let reader = {
+        let p = projection.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                figures(&p).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let report = projection
+        .rebuild(vec![RebuildSource::Store {
+            context: "organization".into(),
+            store: store.clone(),
+        }])
+        .await
+        .expect("rebuild");
+    assert!(report.events >= 40, "{report:?}");
+    writer.await.expect("writer");
+    reader
+        .await
+        .expect("the serving read models answered throughout");
+    register(&handler, Industry::FoodDelivery, 3).await;
+    wait_applied(&projection, 83).await;
+    let after = figures(&projection).await;
+    assert_eq!(
+        after["committees_by_industry"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // A clean rebuild elsewhere gives the same figures.
+    let clean = ProjectionDb::Sqlite {
+        path: dir.path().join("clean.db"),
+    };
+    let r = hongxin_projection::rebuild_into(
+        &clean,
+        vec![RebuildSource::Store {
+            context: "organization".into(),
+            store: store.clone(),
+        }],
+    )
+    .await
+    .expect("clean rebuild");
+    assert_eq!(r.positions.get("organization"), Some(&83));
+    assert_eq!(
+        figures(&Projection::open(&clean).await.expect("clean")).await,
+        after
+    );
+
+    // The swap survives a restart.
+    shutdown.trigger();
+    let reopened = Projection::open(&db).await.expect("reopened");
+    assert_eq!(figures(&reopened).await, after);
+    assert_eq!(reopened.freshness()["organization"].position, 83);
+}
+
+#[tokio::test]
+async fn a_rebuild_from_jetstream_equals_the_incremental_read_models() {
+    let schema = hongxin_testkit::pg::fresh_schema();
+    let store = EventStore::open(&StoreConfig::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: schema.clone(),
+        max_connections: 4,
+    })
+    .await
+    .expect("store");
+    let nats = hongxin_testkit::nats::PrivateNats::start()
+        .await
+        .expect("private nats-server");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    let shutdown = Shutdown::new();
+    tokio::spawn(OutboxRelay::new(store.clone(), js.clone(), "organization").run(shutdown.wait()));
+    let db = ProjectionDb::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: format!("{schema}_p"),
+    };
+    let projection = Projection::open(&db).await.expect("projection");
+    let durable = format!("projection_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let feed = EventFeed::jetstream(&js, "organization", &durable, &JetStreamSettings::default())
+        .await
+        .expect("feed");
+    {
+        let (p, s) = (projection.clone(), shutdown.clone());
+        tokio::spawn(async move { p.run("organization", feed, s).await });
+    }
+    let handler = CommandHandler::new(store.clone(), CommitteeDecider);
+    register(&handler, Industry::LiveCommerce, 30).await;
+    wait_applied(&projection, 30).await;
+    let before = figures(&projection).await;
+    let report = projection
+        .rebuild(vec![RebuildSource::JetStream {
+            context: "organization".into(),
+            jetstream: js.clone(),
+        }])
+        .await
+        .expect("rebuild");
+    assert_eq!(report.positions.get("organization"), Some(&30));
+    assert_eq!(figures(&projection).await, before);
+    // Live deliveries go on into the rebuilt read models.
+    register(&handler, Industry::Express, 2).await;
+    wait_applied(&projection, 32).await;
+    let after = figures(&projection).await;
+    assert_eq!(after["events"][0]["events"], 32);
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn an_event_type_the_contract_does_not_know_is_reported_not_dropped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let projection = Projection::open(&ProjectionDb::Sqlite {
+        path: dir.path().join("projection.db"),
+    })
+    .await
+    .expect("projection");
+    let envelope = |position: u64, event_type: &str| hongxin_bus::EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        context: "organization".into(),
+        stream_id: format!("thing-{}", Uuid::now_v7()),
+        stream_version: 1,
+        global_position: position,
+        event_type: event_type.into(),
+        schema_version: 1,
+        ..Default::default()
+    };
+    for (position, event_type) in [
+        (1, "ThingInvented"),
+        (2, "ThingInvented"),
+        (3, "ConventionSigned"),
+    ] {
+        let applied = hongxin_projection::apply(&projection, &envelope(position, event_type))
+            .await
+            .expect("apply");
+        assert_eq!(
+            applied,
+            hongxin_projection::Applied::Applied,
+            "the checkpoint moves on"
+        );
+    }
+    let o = figures(&projection).await;
+    assert_eq!(
+        o["unknown_event_types"],
+        serde_json::json!([{
+            "context": "organization",
+            "event_type": "ThingInvented",
+            "events": 2,
+            "first_position": 1
+        }])
+    );
+}
