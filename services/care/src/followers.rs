@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use hongxin_bus::EventFeed;
 use hongxin_domain::{Clock, CommandError, CommandHandler, RetryPolicy};
-use hongxin_runtime::follow::{caused_by, consume, settle};
 use hongxin_eventstore::EventStore;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
+use hongxin_runtime::follow::{caused_by, consume, settle};
 use hongxin_vault::Vault;
 use prost::Message as _;
 use uuid::Uuid;

@@ -57,8 +57,8 @@ async fn react(
     if !matches!(state, pb::CaseState::Closed | pb::CaseState::Merged) {
         return Ok(());
     }
-    let case_id = Uuid::parse_str(&p.case_id)
-        .map_err(|_| CommandError::invalid("case_id", "not a UUID"))?;
+    let case_id =
+        Uuid::parse_str(&p.case_id).map_err(|_| CommandError::invalid("case_id", "not a UUID"))?;
     let loaded = cases
         .load(&CommandHandler::<CaseDecider>::stream_id(case_id))
         .await?;

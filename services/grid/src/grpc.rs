@@ -618,7 +618,8 @@ impl GridService for Api {
         }))
     }
 
-    type GetPhotoStream = futures::stream::Iter<std::vec::IntoIter<Result<pb::GetPhotoResponse, Status>>>;
+    type GetPhotoStream =
+        futures::stream::Iter<std::vec::IntoIter<Result<pb::GetPhotoResponse, Status>>>;
 
     async fn get_photo(
         &self,

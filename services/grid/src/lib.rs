@@ -152,9 +152,7 @@ pub async fn build(
         photos,
         points: CommandHandler::with_clock(
             store.clone(),
-            recognition::PointsDecider {
-                rules,
-            },
+            recognition::PointsDecider { rules },
             clock.clone(),
         ),
         recognitions: CommandHandler::with_clock(
@@ -171,7 +169,11 @@ pub async fn build(
         app,
         open311,
         index,
-        cases: Arc::new(CommandHandler::with_clock(store.clone(), decider, clock.clone())),
+        cases: Arc::new(CommandHandler::with_clock(
+            store.clone(),
+            decider,
+            clock.clone(),
+        )),
         points: Arc::new(CommandHandler::with_clock(
             store,
             recognition::PointsDecider { rules },

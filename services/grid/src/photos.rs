@@ -276,7 +276,10 @@ mod tests {
 
     #[test]
     fn other_content_is_refused_whatever_it_is_called() {
-        assert!(matches!(clean(b"GIF89a...."), Err(PhotoError::NotAnImage | PhotoError::Unreadable(_))));
+        assert!(matches!(
+            clean(b"GIF89a...."),
+            Err(PhotoError::NotAnImage | PhotoError::Unreadable(_))
+        ));
         let mut truncated = png(40, 40);
         truncated.truncate(60);
         assert!(matches!(clean(&truncated), Err(PhotoError::Unreadable(_))));

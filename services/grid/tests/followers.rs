@@ -129,7 +129,10 @@ async fn follow_until_caught_up(f: &Fixture, name: &str) {
         if done >= head {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the follower did not catch up");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower did not catch up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.trigger();
@@ -156,8 +159,16 @@ async fn lost_reactions_are_made_when_the_follower_comes_back_and_only_once() {
     assert_eq!(points_of(&f, rider).await, 0);
 
     follow_until_caught_up(&f, FEED_NAME).await;
-    assert_eq!(points_of(&f, rider).await, 10, "a grid worker's verified report");
-    assert_eq!(points_of(&f, citizen).await, 0, "a merged report earns nothing");
+    assert_eq!(
+        points_of(&f, rider).await,
+        10,
+        "a grid worker's verified report"
+    );
+    assert_eq!(
+        points_of(&f, citizen).await,
+        0,
+        "a merged report earns nothing"
+    );
     let original = f
         .cases
         .load(&CommandHandler::<CaseDecider>::stream_id(first))

@@ -77,9 +77,8 @@ impl S3Server {
         let service = b.build();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(async move {
-            let http = hyper_util::server::conn::auto::Builder::new(
-                hyper_util::rt::TokioExecutor::new(),
-            );
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             // Connections are tasks of the accept loop's set, so stopping
             // the server closes the pooled ones too.
             let mut open = tokio::task::JoinSet::new();
@@ -126,8 +125,9 @@ async fn start(postgres: bool) -> System {
     };
     let photos = match &s3 {
         Some(server) => hongxin_grid::photos::PhotoStore::s3(&server.settings()).expect("s3 store"),
-        None => hongxin_grid::photos::PhotoStore::on_disk(dir.path().join("photos"))
-            .expect("photo dir"),
+        None => {
+            hongxin_grid::photos::PhotoStore::on_disk(dir.path().join("photos")).expect("photo dir")
+        }
     };
     let config = |name: &str| {
         if postgres {
@@ -298,7 +298,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "not in time: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not in time: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -432,13 +435,28 @@ async fn snap_and_report(mut s: System) {
             .exists()
     );
     // And what officers get back is the same clean JPEG.
-    assert_eq!(download(&mut s, &stored.photo_id, false).await.expect("photo"), kept);
-    let thumb = download(&mut s, &stored.photo_id, true).await.expect("thumbnail");
+    assert_eq!(
+        download(&mut s, &stored.photo_id, false)
+            .await
+            .expect("photo"),
+        kept
+    );
+    let thumb = download(&mut s, &stored.photo_id, true)
+        .await
+        .expect("thumbnail");
     let decoded = image::load_from_memory(&thumb).expect("a JPEG");
-    assert_eq!((decoded.width(), decoded.height()), (64, 48), "small photos stay small");
-    let missing = download(&mut s, &"0".repeat(64), false).await.expect_err("none");
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (64, 48),
+        "small photos stay small"
+    );
+    let missing = download(&mut s, &"0".repeat(64), false)
+        .await
+        .expect_err("none");
     assert_eq!(missing.code(), Code::NotFound);
-    let bad = download(&mut s, "../../etc/passwd", false).await.expect_err("bad id");
+    let bad = download(&mut s, "../../etc/passwd", false)
+        .await
+        .expect_err("bad id");
     assert_eq!(bad.code(), Code::InvalidArgument);
     let again = upload(&mut s, original).await.expect("same photo");
     assert_eq!(again.photo_id, stored.photo_id, "content-addressed");
@@ -859,9 +877,17 @@ async fn distributed_photos_while_the_object_store_is_away() {
     let mut s = start(true).await;
     let stored = upload(&mut s, photo_with_gps()).await.expect("upload");
     s.s3.as_mut().expect("s3").stop();
-    let away = upload(&mut s, photo_with_gps()).await.expect_err("store away");
+    let away = upload(&mut s, photo_with_gps())
+        .await
+        .expect_err("store away");
     assert_eq!(away.code(), Code::Unavailable);
-    assert!(!away.message().contains("127.0.0.1"), "no internals: {}", away.message());
-    let away = download(&mut s, &stored.photo_id, false).await.expect_err("store away");
+    assert!(
+        !away.message().contains("127.0.0.1"),
+        "no internals: {}",
+        away.message()
+    );
+    let away = download(&mut s, &stored.photo_id, false)
+        .await
+        .expect_err("store away");
     assert_eq!(away.code(), Code::Unavailable);
 }
