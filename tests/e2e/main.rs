@@ -3,6 +3,7 @@
 //! module per journey.
 
 mod dashboard;
+mod dashboard_grpc;
 mod live;
 mod rebuild;
 mod tracing_context;

@@ -33,6 +33,12 @@ pub mod care {
     }
 }
 
+pub mod dashboard {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.dashboard.v1.rs"));
+    }
+}
+
 pub mod grid {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/hongxin.grid.v1.rs"));

@@ -648,11 +648,7 @@ impl GridService for Api {
         };
         let chunks: Vec<_> = jpeg
             .chunks(PHOTO_CHUNK)
-            .map(|c| {
-                Ok(pb::GetPhotoResponse {
-                    data: c.to_vec().into(),
-                })
-            })
+            .map(|c| Ok(pb::GetPhotoResponse { data: c.to_vec() }))
             .collect();
         Ok(Response::new(futures::stream::iter(chunks)))
     }

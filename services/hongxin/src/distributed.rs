@@ -298,6 +298,31 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 config.host,
                 http.local_addr()?.port()
             );
+            // A rebuild reads each context's stream from its start.
+            let contexts = [
+                hongxin_organization::CONTEXT,
+                hongxin_pipeline::CONTEXT,
+                hongxin_care::CONTEXT,
+                hongxin_grid::CONTEXT,
+            ];
+            let sources: hongxin_projection::grpc::Sources = Arc::new(move || {
+                contexts
+                    .iter()
+                    .map(|context| hongxin_projection::RebuildSource::JetStream {
+                        context: (*context).to_owned(),
+                        jetstream: js.clone(),
+                    })
+                    .collect()
+            });
+            let app = hongxin_runtime::grpc::GrpcApp::build(
+                SocketAddr::new(config.host, config.ports.projection),
+                hongxin_projection::grpc::routes(projection.clone(), sources, shutdown.clone()),
+                hongxin_projection::grpc::SERVICE_NAMES,
+                grace,
+            )
+            .await?;
+            println!("projection: grpc://{}:{}", config.host, app.port());
+            tasks.spawn(app.run_until_stopped(shutdown.clone()));
             let router = hongxin_projection::routes(projection, shutdown.clone())
                 .merge(hongxin_runtime::http::ops_routes());
             let s = shutdown.clone();

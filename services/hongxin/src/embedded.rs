@@ -134,6 +134,33 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         grace,
     )
     .await?;
+    // A rebuild reads each context's own store.
+    let sources: hongxin_projection::grpc::Sources = {
+        let stores = [
+            (hongxin_organization::CONTEXT, stores.organization.clone()),
+            (hongxin_pipeline::CONTEXT, stores.pipeline.clone()),
+            (hongxin_care::CONTEXT, stores.care.clone()),
+            (hongxin_grid::CONTEXT, stores.grid.clone()),
+        ];
+        Arc::new(move || {
+            stores
+                .iter()
+                .map(
+                    |(context, store)| hongxin_projection::RebuildSource::Store {
+                        context: (*context).to_owned(),
+                        store: store.clone(),
+                    },
+                )
+                .collect()
+        })
+    };
+    let dashboard = hongxin_runtime::grpc::GrpcApp::build(
+        SocketAddr::new(config.host, config.ports.projection),
+        hongxin_projection::grpc::routes(stores.projection.clone(), sources, shutdown.clone()),
+        hongxin_projection::grpc::SERVICE_NAMES,
+        grace,
+    )
+    .await?;
     let http = hongxin_runtime::http::bind(SocketAddr::new(config.host, config.ports.http)).await?;
     let http_port = http.local_addr()?.port();
 
@@ -164,6 +191,11 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         "  care:          grpc://{}:{}",
         config.host,
         care.app.port()
+    );
+    println!(
+        "  projection:    grpc://{}:{}",
+        config.host,
+        dashboard.port()
     );
     println!("press Ctrl-C to stop");
 
@@ -238,6 +270,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     tasks.spawn(care.app.run_until_stopped(shutdown.clone()));
     tasks.spawn(grid.background(stores.grid.clone(), ESCALATION_SWEEP, shutdown.clone()));
     tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
+    tasks.spawn(dashboard.run_until_stopped(shutdown.clone()));
     tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
     let router = hongxin_projection::routes(stores.projection.clone(), shutdown.clone())
         .merge(grid.open311.clone())

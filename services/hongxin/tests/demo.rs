@@ -204,15 +204,7 @@ fn figures(v: &Value) -> BTreeMap<&'static str, i64> {
             "cases_by_category[elevator_fault].resolved",
             resolved("elevator_fault"),
         ),
-        (
-            "events[care/CadrePosted]",
-            find(
-                v,
-                "events",
-                &[("context", "care"), ("event_type", "CadrePosted")],
-                "events",
-            ),
-        ),
+        ("service.posted_cadres", count(v, "/service/posted_cadres")),
         (
             "service.problems_solved",
             count(v, "/service/problems_solved"),
@@ -254,7 +246,7 @@ fn article() -> BTreeMap<&'static str, i64> {
         ("mechanism.grid_workers", 43),
         ("cases_by_category[garbage_pile].resolved", 86),
         ("cases_by_category[elevator_fault].resolved", 37),
-        ("events[care/CadrePosted]", 18),
+        ("service.posted_cadres", 18),
         ("service.problems_solved", 106),
         ("service.activities_held", 32),
         ("service.activity_participants", 1120),

@@ -6,6 +6,7 @@
 //! Architecture Invariant: figures on the dashboard come only from these
 //! read models, which come only from events.
 
+pub mod grpc;
 mod readmodel;
 mod rebuild;
 mod tables;

@@ -775,6 +775,31 @@ async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result
                 .execute(&mut **tx)
                 .await?;
         }
+        "CadrePosted" => {
+            let Some(c) = decode::<care::CadrePosted>(e) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO cadre_postings (posting_id, cadre_person_id, enterprise_id, started_on) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (posting_id) DO NOTHING",
+            )
+            .bind(c.posting_id)
+            .bind(c.cadre_person_id)
+            .bind(c.enterprise_id)
+            .bind(c.started_on)
+            .execute(&mut **tx)
+            .await?;
+        }
+        "CadrePostingEnded" => {
+            let Some(c) = decode::<care::CadrePostingEnded>(e) else {
+                return Ok(());
+            };
+            sqlx::query("UPDATE cadre_postings SET ended_on = $2 WHERE posting_id = $1")
+                .bind(c.posting_id)
+                .bind(c.ended_on)
+                .execute(&mut **tx)
+                .await?;
+        }
         "EnterpriseProblemRaised" => {
             let Some(p) = decode::<care::EnterpriseProblemRaised>(e) else {
                 return Ok(());

@@ -30,10 +30,10 @@ enum Rows {
     Figures(&'static [Column]),
 }
 
-struct Table {
-    name: &'static str,
-    zh: &'static str,
-    en: &'static str,
+pub(crate) struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) zh: &'static str,
+    pub(crate) en: &'static str,
     rows: Rows,
 }
 
@@ -100,6 +100,11 @@ const HEADLINE: &[Column] = &[
     col("/mechanism/cases", "随手拍案件", "snap-and-report cases"),
     col("/mechanism/cases_resolved", "已解决案件", "cases solved"),
     col(
+        "/service/posted_cadres",
+        "红色CGO",
+        "cadres posted to enterprises",
+    ),
+    col(
         "/service/problems_solved",
         "解决企业难题",
         "enterprise problems solved",
@@ -127,7 +132,7 @@ const HEADLINE: &[Column] = &[
     ),
 ];
 
-const TABLES: &[Table] = &[
+pub(crate) const TABLES: &[Table] = &[
     Table {
         name: "headline",
         zh: "主要指标",
@@ -327,19 +332,28 @@ fn zh_value(value: &str) -> Option<&'static str> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Lang {
+pub(crate) enum Lang {
     Zh,
     En,
 }
 
 /// A table as headers and cells.
-struct Sheet {
-    title: &'static str,
-    headers: Vec<&'static str>,
-    rows: Vec<Vec<Value>>,
+pub(crate) struct Sheet {
+    pub(crate) title: &'static str,
+    pub(crate) headers: Vec<&'static str>,
+    pub(crate) rows: Vec<Vec<Value>>,
 }
 
-fn sheet(table: &Table, overview: &Value, lang: Lang) -> Sheet {
+/// A cell as text: strings as they are, numbers in decimal, none empty.
+pub(crate) fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    }
+}
+
+pub(crate) fn sheet(table: &Table, overview: &Value, lang: Lang) -> Sheet {
     let header = |c: &Column| if lang == Lang::Zh { c.zh } else { c.en };
     let cell = |v: Option<&Value>| match v {
         Some(Value::String(s)) if lang == Lang::Zh => {
@@ -391,11 +405,7 @@ fn to_csv(sheet: &Sheet) -> Result<Vec<u8>, csv::Error> {
         let mut w = csv::Writer::from_writer(&mut out);
         w.write_record(&sheet.headers)?;
         for row in &sheet.rows {
-            w.write_record(row.iter().map(|v| match v {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                v => v.to_string(),
-            }))?;
+            w.write_record(row.iter().map(text))?;
         }
         w.flush()?;
     }

@@ -43,7 +43,7 @@ pub(crate) struct Web {
 }
 
 /// Bursts of changes closer than this are sent as one.
-const LIVE_COALESCE: Duration = Duration::from_millis(100);
+pub(crate) const LIVE_COALESCE: Duration = Duration::from_millis(100);
 
 /// A `changed` event with every context's freshness now, then one after
 /// each change of the read models (bursts coalesced), until shutdown.
@@ -273,6 +273,8 @@ struct Service {
     requests_on_time: i64,
     /// Open past the promised day, or completed after it.
     requests_overdue: i64,
+    /// 红色CGO: cadres posted to enterprises now (each cadre once).
+    posted_cadres: i64,
     problems_raised: i64,
     problems_solved: i64,
     activities_held: i64,
@@ -677,6 +679,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
          (SELECT COUNT(*) FROM service_requests WHERE state = 'completed' AND closed_on <= due_on) AS requests_on_time, \
          (SELECT COUNT(*) FROM service_requests WHERE (state = 'completed' AND closed_on > due_on) \
               OR (state IN ('filed', 'accepted') AND due_on < $1)) AS requests_overdue, \
+         (SELECT COUNT(DISTINCT cadre_person_id) FROM cadre_postings WHERE ended_on IS NULL) AS posted_cadres, \
          (SELECT COUNT(*) FROM enterprise_problems) AS problems_raised, \
          (SELECT COUNT(*) FROM enterprise_problems WHERE state = 'solved') AS problems_solved, \
          (SELECT COUNT(*) FROM care_activities WHERE cancelled = 0) AS activities_held, \

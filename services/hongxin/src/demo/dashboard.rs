@@ -86,15 +86,6 @@ fn resolved(v: &Value, category: &str) -> i64 {
         .map_or(0, |c| c["resolved"].as_i64().unwrap_or(0))
 }
 
-fn events(v: &Value, context: &str, event_type: &str) -> i64 {
-    v["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["context"] == context && e["event_type"] == event_type)
-        .map_or(0, |e| e["events"].as_i64().unwrap_or(0))
-}
-
 /// The article's figures as the overview shows them: label, value.
 pub(crate) fn figures(v: &Value) -> Vec<(String, String)> {
     let enterprise_orgs: i64 = v["party_organizations_by_kind"]
@@ -154,8 +145,8 @@ pub(crate) fn figures(v: &Value) -> Vec<(String, String)> {
         ("垃圾堆放 garbage piles solved", n(resolved(v, GARBAGE))),
         ("电梯故障 elevator faults solved", n(resolved(v, ELEVATOR))),
         (
-            "红色CGO posted cadres (CadrePosted events)",
-            n(events(v, "care", "CadrePosted")),
+            "红色CGO posted cadres",
+            n(count(v, "/service/posted_cadres")),
         ),
         (
             "企业问题解决 enterprise problems solved",
