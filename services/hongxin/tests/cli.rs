@@ -77,6 +77,7 @@ async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
             ("HONGXIN_PORTS__PIPELINE", pipeline.to_string()),
             ("HONGXIN_PORTS__CARE", free_port().to_string()),
             ("HONGXIN_PORTS__GRID", free_port().to_string()),
+            ("HONGXIN_PORTS__PROJECTION", free_port().to_string()),
         ],
         &["up"],
     );
@@ -237,6 +238,7 @@ async fn personal_data_never_reaches_the_logs() {
         .env("HONGXIN_PORTS__PIPELINE", free_port().to_string())
         .env("HONGXIN_PORTS__CARE", free_port().to_string())
         .env("HONGXIN_PORTS__GRID", free_port().to_string())
+        .env("HONGXIN_PORTS__PROJECTION", free_port().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))

@@ -55,6 +55,8 @@ struct Ports {
     grid: u16,
     care: u16,
     http: u16,
+    /// The dashboard's gRPC service.
+    projection: u16,
 }
 
 impl Ports {
@@ -65,6 +67,7 @@ impl Ports {
             grid: free_port(),
             care: free_port(),
             http: free_port(),
+            projection: free_port(),
         }
     }
 
@@ -75,6 +78,7 @@ impl Ports {
             ("HONGXIN_PORTS__GRID", self.grid.to_string()),
             ("HONGXIN_PORTS__CARE", self.care.to_string()),
             ("HONGXIN_PORTS__HTTP", self.http.to_string()),
+            ("HONGXIN_PORTS__PROJECTION", self.projection.to_string()),
         ]
     }
 
