@@ -1053,6 +1053,21 @@ async fn the_development_funnel_and_the_capability_figures_reach_the_dashboard()
         ],
         [Some(2), Some(1), Some(0)]
     );
+    // The pipeline's rules: the two applicants were owed a talk within a
+    // month of applying in January 2023, and the activist an assessment
+    // six months after March 2023 — all long overdue.
+    let talk = d["due_by_step"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"] == "talk")
+        .expect("talk");
+    assert_eq!(
+        [talk["due"].as_i64(), talk["overdue"].as_i64()],
+        [Some(0), Some(2)]
+    );
+    assert_eq!(d["steps_due"], 0);
+    assert!(d["steps_overdue"].as_i64() >= Some(3), "{d}");
     let k = &o["capability"];
     assert_eq!(
         [

@@ -118,6 +118,9 @@ async fn apply_to_models(
     tx: &mut Transaction<'_, Any>,
     e: &EventEnvelope,
 ) -> Result<(), sqlx::Error> {
+    if e.context == "pipeline" && e.stream_id.starts_with("candidate-") {
+        candidate_next_steps(tx, e).await?;
+    }
     match (e.context.as_str(), e.event_type.as_str()) {
         ("organization", "IndustryCommitteeRegistered") => {
             let Ok(c) = org::IndustryCommitteeRegistered::decode(e.payload.as_slice()) else {
@@ -609,6 +612,86 @@ async fn apply_to_models(
         ("care", _) => care_models(tx, e).await?,
         ("grid", _) => grid_models(tx, e).await?,
         _ => not_projected(tx, e).await?,
+    }
+    Ok(())
+}
+
+/// Keeps a candidate's next steps and the days they are due, as the
+/// pipeline's own rules give them from the candidate's whole history (the
+/// rules travel in the candidate's application event), so the dashboard's
+/// due and overdue steps are the pipeline's, not a second reading of the
+/// rules.
+async fn candidate_next_steps(
+    tx: &mut Transaction<'_, Any>,
+    e: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    use base64::Engine as _;
+    use hongxin_domain::{Decider as _, DomainEvent as _};
+    use hongxin_pipeline::candidate::{CandidateDecider, Event, State};
+    let Some(candidate_id) = e.stream_id.strip_prefix("candidate-") else {
+        return Ok(());
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    sqlx::query(
+        "INSERT INTO candidate_events (candidate_id, global_position, event_type, schema_version, payload) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (candidate_id, global_position) DO NOTHING",
+    )
+    .bind(candidate_id)
+    .bind(e.global_position as i64)
+    .bind(&e.event_type)
+    .bind(i64::from(e.schema_version))
+    .bind(b64.encode(&e.payload))
+    .execute(&mut **tx)
+    .await?;
+    let history: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT event_type, schema_version, payload FROM candidate_events \
+         WHERE candidate_id = $1 ORDER BY global_position",
+    )
+    .bind(candidate_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let decider = CandidateDecider::default();
+    let mut state = State::default();
+    for (event_type, version, payload) in &history {
+        let decoded = b64
+            .decode(payload)
+            .ok()
+            .and_then(|p| Event::decode(event_type, *version as u32, &p).ok());
+        match decoded {
+            Some(event) => state = decider.evolve(state, &event),
+            None => {
+                tracing::error!(
+                    candidate_id,
+                    event_type,
+                    "a candidate event that does not decode; its next steps are not shown"
+                );
+                metrics::counter!("hongxin_projection_malformed_total").increment(1);
+                return Ok(());
+            }
+        }
+    }
+    sqlx::query("DELETE FROM candidate_due WHERE candidate_id = $1")
+        .bind(candidate_id)
+        .execute(&mut **tx)
+        .await?;
+    let Some(candidate) = state.0 else {
+        return Ok(());
+    };
+    // Due days depend on the history only; `today` only marks which are
+    // overdue, which the dashboard judges when it is asked.
+    let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
+    for next in candidate.next(today) {
+        let Some(due) = next.due else { continue };
+        sqlx::query(
+            "INSERT INTO candidate_due (candidate_id, organization_id, step, due_on) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (candidate_id, step) DO UPDATE SET due_on = excluded.due_on",
+        )
+        .bind(candidate_id)
+        .bind(candidate.application.organization_id.to_string())
+        .bind(wire_name(next.step.to_wire().as_str_name(), "STEP_"))
+        .bind(hongxin_domain::time::format_day(due))
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -314,6 +314,22 @@ struct Development {
     probationary: i64,
     full: i64,
     cancelled: i64,
+    /// Next steps with a due day, by the pipeline's rules: not yet due, and
+    /// past their day (Asia/Shanghai).
+    #[sqlx(skip)]
+    steps_due: i64,
+    #[sqlx(skip)]
+    steps_overdue: i64,
+    #[sqlx(skip)]
+    due_by_step: Vec<StepDue>,
+}
+
+/// One step's next-step counts across candidates.
+#[derive(Serialize, sqlx::FromRow)]
+struct StepDue {
+    step: String,
+    due: i64,
+    overdue: i64,
 }
 
 /// Measures, actions and standing systems in force.
@@ -628,6 +644,20 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
     )
     .fetch_one(&pool)
     .await?;
+    let today_text =
+        hongxin_domain::time::format_day(hongxin_domain::time::beijing_today(chrono::Utc::now()));
+    let mut development = development;
+    development.due_by_step = sqlx::query_as(
+        "SELECT step, \
+         CAST(COALESCE(SUM(CASE WHEN due_on >= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \
+         CAST(COALESCE(SUM(CASE WHEN due_on < $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS overdue \
+         FROM candidate_due GROUP BY step ORDER BY step",
+    )
+    .bind(&today_text)
+    .fetch_all(&pool)
+    .await?;
+    development.steps_due = development.due_by_step.iter().map(|s| s.due).sum();
+    development.steps_overdue = development.due_by_step.iter().map(|s| s.overdue).sum();
     let capability: Capability = sqlx::query_as(
         "SELECT \
          (SELECT COUNT(*) FROM pairs WHERE kind = 'development' AND ended_on IS NULL) AS development_pairs, \
