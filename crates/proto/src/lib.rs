@@ -44,3 +44,9 @@ pub mod grid {
         include!(concat!(env!("OUT_DIR"), "/hongxin.grid.v1.rs"));
     }
 }
+
+pub mod integration {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hongxin.integration.v1.rs"));
+    }
+}
