@@ -227,6 +227,16 @@ impl EventStore {
         Ok(self.pool.data_key(Some(subject), None).await?)
     }
 
+    /// The subject holding a blind-index lookup; `None` when nobody does
+    /// (erasure frees it).
+    pub async fn data_key_subject(&self, lookup: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(self
+            .pool
+            .data_key(None, Some(lookup))
+            .await?
+            .map(|k| k.subject))
+    }
+
     /// Destroys a subject's data key: what was sealed with it becomes
     /// unreadable everywhere. True when there was a key.
     pub async fn destroy_data_key(&self, subject: Uuid) -> Result<bool, StoreError> {

@@ -202,6 +202,12 @@ impl Vault {
         }
     }
 
+    /// The subject whose unique value (e.g. an ID number) this is, found
+    /// through its blind index; `None` when nobody holds it.
+    pub async fn subject_of(&self, value: &str) -> Result<Option<Uuid>, VaultError> {
+        Ok(self.store.data_key_subject(&self.lookup(value)).await?)
+    }
+
     /// The subject's key; `None` when it has none (never had, or erased).
     pub async fn key(&self, subject: Uuid) -> Result<Option<SubjectKey>, VaultError> {
         match self.store.data_key(subject).await? {

@@ -120,6 +120,11 @@ impl Api {
             approved: c.approved(),
             exited: c.steps.iter().any(|(s, _, _)| *s == hardship::Step::Exit),
             version,
+            union_status: c
+                .union_report
+                .as_ref()
+                .map_or(pb::UnionHardshipStatus::Unspecified, |r| r.status.to_wire())
+                as i32,
         }))
     }
 }
@@ -706,6 +711,69 @@ impl CareService for Api {
             .ok_or_else(|| not_found("hardship case"))?;
         Ok(Response::new(pb::GetHardshipCaseResponse {
             case: Some(case),
+        }))
+    }
+
+    async fn record_hardship_union_status(
+        &self,
+        request: Request<pb::RecordHardshipUnionStatusRequest>,
+    ) -> Result<Response<pb::RecordHardshipUnionStatusResponse>, Status> {
+        let mut ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let id = f.id("case_id", &r.case_id);
+        let person_id = f.id("person_id", &r.person_id);
+        let on = f.day("on", &r.on);
+        let status = f.required(
+            "status",
+            hardship::UnionStatus::from_wire(r.status),
+            "must be a known union status",
+        );
+        let (Some(id), Some(person_id), Some(on), Some(status)) = (id, person_id, on, status)
+        else {
+            return Err(f.fail());
+        };
+        let report = hardship::UnionReport {
+            file_number: r.union_file_number.trim().to_owned(),
+            status,
+            on,
+        };
+        // Written once per file and status: a second import of the union's
+        // export, or a retry, finds the key and writes nothing.
+        let key = format!(
+            "import:union:hardship:{}:{id}:{:?}:{}",
+            report.file_number,
+            status,
+            hongxin_domain::time::format_day(on)
+        );
+        let command = hardship::Command::RecordUnionStatus { person_id, report };
+        let (state, version, unchanged) = if r.validate_only {
+            let (state, version) = load(&self.cases, id).await?;
+            let known = self
+                .cases
+                .store()
+                .find_idempotency_key(&key)
+                .await
+                .map_err(|e| status_of(CommandError::from(e)))?
+                .is_some();
+            let events = if known {
+                Vec::new()
+            } else {
+                use hongxin_domain::Decider as _;
+                self.cases
+                    .decider()
+                    .decide(&state, &command, self.cases.clock().now())
+                    .map_err(status_of)?
+            };
+            (state, version, events.is_empty())
+        } else {
+            ctx.idempotency_key = Some(key);
+            let o = run(&self.cases, id, &command, ctx, 0).await?;
+            (o.state, o.version, o.events.is_empty())
+        };
+        Ok(Response::new(pb::RecordHardshipUnionStatusResponse {
+            case: self.case_view(state, version).await?,
+            unchanged,
         }))
     }
 

@@ -173,6 +173,63 @@ impl Step {
     }
 }
 
+/// The union's own status of its hardship file 困难职工档案, as its export
+/// reports it. These are the union's view of the file, not steps of this
+/// case: the union may approve a file before this case's notice, or close
+/// it after this case's exit, so they are recorded beside the steps rather
+/// than mapped onto them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnionStatus {
+    Filed,
+    Approved,
+    Refused,
+    Supported,
+    Exited,
+}
+
+impl UnionStatus {
+    pub fn to_wire(self) -> pb::UnionHardshipStatus {
+        use pb::UnionHardshipStatus as W;
+        match self {
+            Self::Filed => W::Filed,
+            Self::Approved => W::Approved,
+            Self::Refused => W::Refused,
+            Self::Supported => W::Supported,
+            Self::Exited => W::Exited,
+        }
+    }
+
+    pub fn from_wire(raw: i32) -> Option<Self> {
+        use pb::UnionHardshipStatus as W;
+        match W::try_from(raw).ok()? {
+            W::Filed => Some(Self::Filed),
+            W::Approved => Some(Self::Approved),
+            W::Refused => Some(Self::Refused),
+            W::Supported => Some(Self::Supported),
+            W::Exited => Some(Self::Exited),
+            W::Unspecified => None,
+        }
+    }
+
+    /// How far along the file is: a file's status never moves back.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Filed => 0,
+            Self::Approved | Self::Refused => 1,
+            Self::Supported => 2,
+            Self::Exited => 3,
+        }
+    }
+}
+
+/// What the union last reported of the case's file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnionReport {
+    pub file_number: String,
+    pub status: UnionStatus,
+    pub on: NaiveDate,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SupportKind {
     Cash,
@@ -217,6 +274,12 @@ pub enum Command {
         note: String,
     },
     Give(Support),
+    /// Records the union's status of its file; `person_id` is whom the
+    /// union's file names, which must be the case's person.
+    RecordUnionStatus {
+        person_id: Uuid,
+        report: UnionReport,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,6 +296,10 @@ pub enum Event {
         case_id: Uuid,
         support: Support,
     },
+    UnionStatusRecorded {
+        case_id: Uuid,
+        report: UnionReport,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,6 +309,7 @@ pub struct Case {
     pub support: Vec<Support>,
     /// Closed by a failed review or check, or by exit.
     pub closed: bool,
+    pub union_report: Option<UnionReport>,
 }
 
 impl Case {
@@ -334,11 +402,18 @@ impl Decider for CaseDecider {
             .as_ref()
             .ok_or_else(|| CommandError::not_found("no such hardship case"))?;
         let case_id = c.application.case_id;
+        // The union reports on its file whether or not this case is still
+        // open: its file may close after this case's exit.
+        if let Command::RecordUnionStatus { person_id, report } = command {
+            return decide_union_status(c, *person_id, report, today);
+        }
         if c.closed {
             return Err(CommandError::rejected("the case is closed"));
         }
         match command {
-            Command::Apply { .. } => unreachable!("handled above"),
+            Command::Apply { .. } | Command::RecordUnionStatus { .. } => {
+                unreachable!("handled above")
+            }
             Command::Record {
                 step,
                 on,
@@ -440,6 +515,7 @@ impl Decider for CaseDecider {
                 steps: Vec::new(),
                 support: Vec::new(),
                 closed: false,
+                union_report: None,
             })),
             Event::StepRecorded {
                 step, on, passed, ..
@@ -454,8 +530,68 @@ impl Decider for CaseDecider {
                 c.support.push(support.clone());
                 c
             })),
+            Event::UnionStatusRecorded { report, .. } => State(state.0.map(|mut c| {
+                c.union_report = Some(report.clone());
+                c
+            })),
         }
     }
+}
+
+fn decide_union_status(
+    c: &Case,
+    person_id: Uuid,
+    report: &UnionReport,
+    today: NaiveDate,
+) -> Result<Vec<Event>, CommandError> {
+    let mut v = Vec::new();
+    if person_id != c.application.person_id {
+        v.push(FieldViolation::new(
+            "person_id",
+            "the union's file names another person than this case",
+        ));
+    }
+    let file_number = report.file_number.trim();
+    if file_number.is_empty()
+        || file_number.chars().count() > 64
+        || file_number
+            .chars()
+            .any(|ch| ch.is_control() || ch.is_whitespace())
+    {
+        v.push(FieldViolation::new(
+            "union_file_number",
+            "1 to 64 characters without spaces",
+        ));
+    }
+    if report.on > today || report.on < c.application.applied_on {
+        v.push(FieldViolation::new(
+            "on",
+            "must fall between the application and today",
+        ));
+    }
+    if !v.is_empty() {
+        return Err(CommandError::Invalid(v));
+    }
+    let report = UnionReport {
+        file_number: file_number.to_owned(),
+        ..report.clone()
+    };
+    if let Some(known) = &c.union_report {
+        if *known == report {
+            return Ok(vec![]);
+        }
+        if (report.status.rank(), report.on) < (known.status.rank(), known.on) {
+            return Err(CommandError::rejected(format!(
+                "the union's file already stood at {:?} on {}; this status is older",
+                known.status,
+                format_day(known.on)
+            )));
+        }
+    }
+    Ok(vec![Event::UnionStatusRecorded {
+        case_id: c.application.case_id,
+        report,
+    }])
 }
 
 pub fn support_to_wire(s: &Support) -> pb::Support {
@@ -493,6 +629,7 @@ impl DomainEvent for Event {
             Self::Applied(_) => "HardshipApplied",
             Self::StepRecorded { .. } => "HardshipStepRecorded",
             Self::SupportGiven { .. } => "HardshipSupportGiven",
+            Self::UnionStatusRecorded { .. } => "HardshipUnionStatusRecorded",
         }
     }
 
@@ -524,6 +661,13 @@ impl DomainEvent for Event {
             Self::SupportGiven { case_id, support } => pb::HardshipSupportGiven {
                 case_id: case_id.to_string(),
                 support: Some(support_to_wire(support)),
+            }
+            .encode_to_vec(),
+            Self::UnionStatusRecorded { case_id, report } => pb::HardshipUnionStatusRecorded {
+                case_id: case_id.to_string(),
+                union_file_number: report.file_number.clone(),
+                status: report.status.to_wire() as i32,
+                on: format_day(report.on),
             }
             .encode_to_vec(),
         }
@@ -563,6 +707,18 @@ impl DomainEvent for Event {
                         e.support
                             .ok_or_else(|| DecodeError::malformed(t, "no support"))?,
                     )?,
+                })
+            }
+            ("HardshipUnionStatusRecorded", 1) => {
+                let e = pb::HardshipUnionStatusRecorded::decode(payload).map_err(bad(t))?;
+                Ok(Self::UnionStatusRecorded {
+                    case_id: id(t, &e.case_id)?,
+                    report: UnionReport {
+                        file_number: e.union_file_number,
+                        status: UnionStatus::from_wire(e.status)
+                            .ok_or_else(|| DecodeError::malformed(t, "unknown union status"))?,
+                        on: day(t, &e.on)?,
+                    },
                 })
             }
             _ => Err(DecodeError::unknown(t, version)),
@@ -749,5 +905,98 @@ mod tests {
         given(CaseDecider, approved)
             .when(record(Step::Review, 30, true))
             .then_rejected("the case is closed");
+    }
+
+    fn report(status: UnionStatus, d: u32) -> UnionReport {
+        UnionReport {
+            file_number: "GH-2022-017".into(),
+            status,
+            on: NaiveDate::from_ymd_opt(2022, 4, d).unwrap_or_default(),
+        }
+    }
+
+    fn union_status(status: UnionStatus, d: u32) -> Command {
+        Command::RecordUnionStatus {
+            person_id: Uuid::from_u128(2),
+            report: report(status, d),
+        }
+    }
+
+    fn union_recorded(status: UnionStatus, d: u32) -> Event {
+        Event::UnionStatusRecorded {
+            case_id: Uuid::from_u128(1),
+            report: report(status, d),
+        }
+    }
+
+    #[test]
+    fn the_unions_status_of_its_file_is_recorded_once_and_never_moves_back() {
+        let state = given(CaseDecider, [applied()])
+            .when(union_status(UnionStatus::Filed, 2))
+            .then([union_recorded(UnionStatus::Filed, 2)]);
+        assert_eq!(
+            state.0.and_then(|c| c.union_report).map(|r| r.status),
+            Some(UnionStatus::Filed)
+        );
+        // The same status of the same file again: a second import.
+        given(
+            CaseDecider,
+            [applied(), union_recorded(UnionStatus::Filed, 2)],
+        )
+        .when(union_status(UnionStatus::Filed, 2))
+        .then([]);
+        // A newer status is a new fact, even on a case closed here.
+        given(
+            CaseDecider,
+            [
+                applied(),
+                union_recorded(UnionStatus::Supported, 5),
+                step(Step::UnionReview, 6, false),
+            ],
+        )
+        .when(union_status(UnionStatus::Exited, 9))
+        .then([union_recorded(UnionStatus::Exited, 9)]);
+        given(
+            CaseDecider,
+            [applied(), union_recorded(UnionStatus::Supported, 5)],
+        )
+        .when(union_status(UnionStatus::Approved, 6))
+        .then_rejected("this status is older");
+    }
+
+    #[test]
+    fn the_unions_file_must_name_the_cases_person_and_a_day_in_its_course() {
+        given(CaseDecider, [applied()])
+            .when(Command::RecordUnionStatus {
+                person_id: Uuid::from_u128(3),
+                report: report(UnionStatus::Filed, 2),
+            })
+            .then_invalid("person_id");
+        given(CaseDecider, [applied()])
+            .when(Command::RecordUnionStatus {
+                person_id: Uuid::from_u128(2),
+                report: UnionReport {
+                    on: NaiveDate::from_ymd_opt(2022, 2, 1).unwrap_or_default(),
+                    ..report(UnionStatus::Filed, 2)
+                },
+            })
+            .then_invalid("on");
+        given(CaseDecider, [applied()])
+            .when(Command::RecordUnionStatus {
+                person_id: Uuid::from_u128(2),
+                report: UnionReport {
+                    file_number: " ".into(),
+                    ..report(UnionStatus::Filed, 2)
+                },
+            })
+            .then_invalid("union_file_number");
+        given(CaseDecider, [])
+            .when(union_status(UnionStatus::Filed, 2))
+            .then_error();
+        let event = union_recorded(UnionStatus::Refused, 3);
+        assert_eq!(
+            Event::decode(event.event_type(), 1, &event.encode()).ok(),
+            Some(event)
+        );
     }
 }

@@ -20,6 +20,7 @@ pub(crate) struct Api {
     pub(crate) shows: CommandHandler<crate::shows::ShowDecider>,
     pub(crate) policy: CommandHandler<crate::policy::PolicyDecider>,
     pub(crate) people: CommandHandler<crate::person::PersonDecider>,
+    pub(crate) hr_records: CommandHandler<crate::hr::HrRecordsDecider>,
     pub(crate) vault: hongxin_vault::Vault,
     pub(crate) committees: CommandHandler<CommitteeDecider>,
     pub(crate) communities: CommandHandler<CommunityDecider>,
@@ -217,6 +218,48 @@ impl OrganizationService for Api {
         request: Request<pb::CheckReferencesRequest>,
     ) -> Result<Response<pb::CheckReferencesResponse>, Status> {
         self.check_references_impl(request).await
+    }
+
+    async fn find_person_by_id_number(
+        &self,
+        request: Request<pb::FindPersonByIdNumberRequest>,
+    ) -> Result<Response<pb::FindPersonByIdNumberResponse>, Status> {
+        self.find_person_by_id_number_impl(request).await
+    }
+
+    async fn confirm_union_membership(
+        &self,
+        request: Request<pb::ConfirmUnionMembershipRequest>,
+    ) -> Result<Response<pb::ConfirmUnionMembershipResponse>, Status> {
+        self.confirm_union_membership_impl(request).await
+    }
+
+    async fn record_employment_registration(
+        &self,
+        request: Request<pb::RecordEmploymentRegistrationRequest>,
+    ) -> Result<Response<pb::RecordEmploymentRegistrationResponse>, Status> {
+        self.record_employment_registration_impl(request).await
+    }
+
+    async fn record_injury_protection(
+        &self,
+        request: Request<pb::RecordInjuryProtectionRequest>,
+    ) -> Result<Response<pb::RecordInjuryProtectionResponse>, Status> {
+        self.record_injury_protection_impl(request).await
+    }
+
+    async fn record_injury_claim(
+        &self,
+        request: Request<pb::RecordInjuryClaimRequest>,
+    ) -> Result<Response<pb::RecordInjuryClaimResponse>, Status> {
+        self.record_injury_claim_impl(request).await
+    }
+
+    async fn record_training_subsidy(
+        &self,
+        request: Request<pb::RecordTrainingSubsidyRequest>,
+    ) -> Result<Response<pb::RecordTrainingSubsidyResponse>, Status> {
+        self.record_training_subsidy_impl(request).await
     }
 
     async fn record_vanguard_show(

@@ -14,6 +14,8 @@ pub mod community;
 pub mod enterprise;
 pub mod governance;
 mod grpc;
+pub mod hr;
+mod imports_api;
 pub mod membership;
 pub mod party;
 mod people_api;
@@ -46,6 +48,7 @@ pub const SERVICE_NAMES: &[&str] = &["hongxin.organization.v1.OrganizationServic
 pub fn routes(store: EventStore, vault: Vault, clock: Arc<dyn Clock>) -> Routes {
     let api = grpc::Api {
         people: CommandHandler::with_clock(store.clone(), person::PersonDecider, clock.clone()),
+        hr_records: CommandHandler::with_clock(store.clone(), hr::HrRecordsDecider, clock.clone()),
         vault,
         shows: CommandHandler::with_clock(store.clone(), shows::ShowDecider, clock.clone()),
         policy: CommandHandler::with_clock(store.clone(), policy::PolicyDecider, clock.clone()),

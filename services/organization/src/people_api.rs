@@ -61,7 +61,7 @@ impl Api {
 
     /// The person and their details in clear; details are `None` once
     /// erased (or their key is gone).
-    async fn person_with_details(
+    pub(crate) async fn person_with_details(
         &self,
         id: Uuid,
     ) -> Result<Option<(person::Person, u64, Option<pb::PersonalDetails>)>, Status> {
@@ -78,7 +78,7 @@ impl Api {
         Ok(Some((p, version, details)))
     }
 
-    async fn person_view(&self, id: Uuid) -> Result<pb::Person, Status> {
+    pub(crate) async fn person_view(&self, id: Uuid) -> Result<pb::Person, Status> {
         let (p, version, details) = self
             .person_with_details(id)
             .await?
