@@ -174,6 +174,8 @@ impl Column {
 #[derive(Debug)]
 pub struct Layout {
     kind: Kind,
+    /// How many columns the header row has.
+    width: usize,
     positions: Vec<(Field, Option<usize>)>,
 }
 
@@ -198,7 +200,11 @@ impl Layout {
                 _ => return Err(FileError::RepeatedColumn(label())),
             }
         }
-        Ok(Self { kind, positions })
+        Ok(Self {
+            kind,
+            width: table.headers.len(),
+            positions,
+        })
     }
 
     fn cell<'a>(&self, field: Field, cells: &'a [String]) -> &'a str {
@@ -213,6 +219,12 @@ impl Layout {
     /// Checks one row into a record; every problem is named.
     pub fn row(&self, line: usize, cells: &[String], today: NaiveDate) -> Row {
         let mut problems = Vec::new();
+        if cells.iter().skip(self.width).any(|c| !c.is_empty()) {
+            problems.push(
+                "单元格多于表头，数值中的逗号需加引号 (more cells than headers: quote values that hold commas)"
+                    .to_owned(),
+            );
+        }
         let raw_id = self.cell(Field::IdNumber, cells);
         let id_number = if raw_id == LOST_DIGITS {
             problems.push(

@@ -51,7 +51,8 @@ impl Services {
         })
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    /// A request with the call's deadline and the token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(DEADLINE);
         if let Some(value) = self
