@@ -52,6 +52,8 @@ pub struct Ports {
     pub grid: u16,
     pub care: u16,
     pub projection: u16,
+    /// The outbound integration with the union and the HR bureau.
+    pub integration: u16,
     /// The dashboard and its HTTP JSON API.
     pub http: u16,
     /// Prometheus `/metrics` of a distributed service process.
@@ -93,6 +95,7 @@ fn defaults() -> Defaults {
             grid: 50053,
             care: 50054,
             projection: 50055,
+            integration: 50056,
             http: 8080,
             metrics: 9090,
         },
@@ -158,6 +161,7 @@ impl Config {
             grid: 0,
             care: 0,
             projection: 0,
+            integration: 0,
             http: 0,
             metrics: 0,
         };

@@ -102,7 +102,9 @@ fn time(t: Option<&prost_types::Timestamp>) -> String {
 
 /// `HARDSHIP_CATEGORY_DEEP` → `deep`: the partner contract's enum words.
 fn word(full: &str, prefix: &str) -> String {
-    full.strip_prefix(prefix).unwrap_or(full).to_ascii_lowercase()
+    full.strip_prefix(prefix)
+        .unwrap_or(full)
+        .to_ascii_lowercase()
 }
 
 fn industry_word(raw: i32) -> Value {
@@ -126,7 +128,7 @@ fn decode<M: prost::Message + Default>(e: &EventEnvelope) -> Result<M, CommandEr
 /// and training events carry neither industry nor community and pass.
 pub fn receives(sub: &Subscription, e: &EventEnvelope, work: Option<&Work>) -> bool {
     let wanted = cloud_type(&e.context, &e.event_type);
-    if !sub.spec.event_types.iter().any(|t| *t == wanted) {
+    if !sub.spec.event_types.contains(&wanted) {
         return false;
     }
     // A subscription receives what was recorded from its creation on.

@@ -45,9 +45,7 @@ use crate::catalogue;
 use crate::index::Index;
 use crate::registry::Registry;
 use crate::signing;
-use crate::subscription::{
-    Command, LetterState, Parking, Subscription, SubscriptionDecider,
-};
+use crate::subscription::{Command, LetterState, Parking, Subscription, SubscriptionDecider};
 
 const ROUTER: &str = "service:integration/router";
 const DELIVERER: &str = "service:integration/delivery";
@@ -230,7 +228,10 @@ impl Engine {
             .keys
             .first()
             .ok_or_else(|| CommandError::Internal("a subscription without a key".into()))?;
-        Ok((key.key_id.clone(), self.secret(sub, &key.sealed_secret).await?))
+        Ok((
+            key.key_id.clone(),
+            self.secret(sub, &key.sealed_secret).await?,
+        ))
     }
 
     /// The secret of `kid` if that key verifies now.
@@ -510,13 +511,8 @@ impl Engine {
                 Attempts::Stopped => return Ok(false),
                 Attempts::Paused => continue,
                 Attempts::Failed(failure, attempts) => {
-                    let park = Command::Park(parking(
-                        &envelope,
-                        cursor,
-                        false,
-                        &failure.reason,
-                        attempts,
-                    ));
+                    let park =
+                        Command::Park(parking(&envelope, cursor, false, &failure.reason, attempts));
                     self.command(id, &park, &ctx).await?;
                     metrics::counter!(PARKED).increment(1);
                     tracing::warn!(subscription_id = %id, cursor, reason = %failure.reason, attempts, "a delivery was parked");
@@ -590,7 +586,10 @@ impl Engine {
             .inner
             .http
             .post(&sub.spec.endpoint_url)
-            .header("content-type", "application/cloudevents+json; charset=utf-8")
+            .header(
+                "content-type",
+                "application/cloudevents+json; charset=utf-8",
+            )
             .header(signing::HEADER, signature)
             .header("Hongxin-Delivery-Attempt", attempt.to_string())
             .body(body)

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::catalogue;
 use crate::delivery::Engine;
 use crate::signing;
-use crate::subscription::{Command, DeadLetter, LetterState, Partner, Spec, Subscription, SubscriptionDecider};
+use crate::subscription::{
+    Command, DeadLetter, LetterState, Partner, Spec, Subscription, SubscriptionDecider,
+};
 
 /// At most 30 days of overlap after a rotation.
 const MAX_OVERLAP_SECONDS: u32 = 30 * 24 * 3600;
@@ -170,7 +172,10 @@ impl IntegrationService for Api {
         }
         for (i, t) in r.event_types.iter().enumerate() {
             match catalogue::entitlement(t) {
-                None => f.push(format!("event_types[{i}]"), "is not a type hongxin delivers"),
+                None => f.push(
+                    format!("event_types[{i}]"),
+                    "is not a type hongxin delivers",
+                ),
                 Some(e) if Some(e.partner) != partner && partner.is_some() => f.push(
                     format!("event_types[{i}]"),
                     "is not one this partner is entitled to",
@@ -255,7 +260,9 @@ impl IntegrationService for Api {
         for sub in self.engine.index().all() {
             subscriptions.push(view(&self.engine, &sub).await?);
         }
-        Ok(Response::new(pb::ListSubscriptionsResponse { subscriptions }))
+        Ok(Response::new(pb::ListSubscriptionsResponse {
+            subscriptions,
+        }))
     }
 
     async fn rotate_signing_key(
@@ -267,7 +274,10 @@ impl IntegrationService for Api {
         let mut f = Fields::default();
         f.id("subscription_id", &r.subscription_id);
         if r.previous_valid_seconds > MAX_OVERLAP_SECONDS {
-            f.push("previous_valid_seconds", "must be at most 30 days (2592000)");
+            f.push(
+                "previous_valid_seconds",
+                "must be at most 30 days (2592000)",
+            );
         }
         f.check()?;
         let sub = self.existing(&r.subscription_id).await?;
@@ -287,7 +297,11 @@ impl IntegrationService for Api {
                 ctx,
             )
             .await?;
-        let key_id = sub.keys.first().map(|k| k.key_id.clone()).unwrap_or_default();
+        let key_id = sub
+            .keys
+            .first()
+            .map(|k| k.key_id.clone())
+            .unwrap_or_default();
         Ok(Response::new(pb::RotateSigningKeyResponse {
             subscription: Some(view(&self.engine, &sub).await?),
             key_id,

@@ -113,7 +113,6 @@ impl Built {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn build(
     addr: SocketAddr,
     store: EventStore,

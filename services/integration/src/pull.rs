@@ -62,18 +62,33 @@ async fn events(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let unauthorized = || problem(StatusCode::UNAUTHORIZED, "a valid Hongxin-Signature is needed");
+    let unauthorized = || {
+        problem(
+            StatusCode::UNAUTHORIZED,
+            "a valid Hongxin-Signature is needed",
+        )
+    };
     let Ok(id) = Uuid::parse_str(&id) else {
         return unauthorized();
     };
     let mut after = 0u64;
     let mut limit = DEFAULT_LIMIT;
-    for pair in uri.query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "after" => match v.parse() {
                 Ok(a) => after = a,
-                Err(_) => return problem(StatusCode::BAD_REQUEST, "after must be a cursor (a whole number)"),
+                Err(_) => {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        "after must be a cursor (a whole number)",
+                    );
+                }
             },
             "limit" => match v.parse::<usize>() {
                 Ok(l) if (1..=MAX_LIMIT).contains(&l) => limit = l,
@@ -128,7 +143,10 @@ async fn events(
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::HeaderName::from_static("hongxin-signature"), signature),
+            (
+                header::HeaderName::from_static("hongxin-signature"),
+                signature,
+            ),
         ],
         body,
     )

@@ -62,6 +62,7 @@ pub struct Person {
 pub struct Registry {
     client: OrganizationServiceClient<Channel>,
     deadline: Duration,
+    identity: Option<hongxin_runtime::auth::ServiceIdentity>,
 }
 
 impl Registry {
@@ -74,30 +75,50 @@ impl Registry {
         Ok(Self {
             client: OrganizationServiceClient::new(endpoint.connect_lazy()),
             deadline,
+            identity: None,
         })
+    }
+
+    /// Calls as `identity` (the organization service answers no call
+    /// without a token).
+    pub fn with_identity(mut self, identity: hongxin_runtime::auth::ServiceIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.deadline);
+        if let Some(value) = self
+            .identity
+            .as_ref()
+            .and_then(|i| i.authorization())
+            .and_then(|v| v.parse().ok())
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
     }
 
     /// The person with their real-name record in clear (the registry's
     /// export); `None` when the registry does not know them.
     pub async fn person(&self, id: Uuid) -> Result<Option<Person>, CommandError> {
-        let mut request = tonic::Request::new(org::ExportPersonalDataRequest {
+        let request = self.request(org::ExportPersonalDataRequest {
             person_id: id.to_string(),
         });
-        request.set_timeout(self.deadline);
         let mut client = self.client.clone();
         let call = client.export_personal_data(request);
-        let answer = match tokio::time::timeout(self.deadline + Duration::from_millis(100), call)
-            .await
-        {
-            Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
-            Ok(Err(status)) => return Err(error_of(&status)),
-            Err(_) => {
-                return Err(CommandError::Unavailable(
-                    "the organization service did not answer in time".into(),
-                ));
-            }
-        };
+        let answer =
+            match tokio::time::timeout(self.deadline + Duration::from_millis(100), call).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
+                Ok(Err(status)) => return Err(error_of(&status)),
+                Err(_) => {
+                    return Err(CommandError::Unavailable(
+                        "the organization service did not answer in time".into(),
+                    ));
+                }
+            };
         let Some(p) = answer.person else {
             return Ok(None);
         };
@@ -119,10 +140,9 @@ impl Registry {
     /// Where the person works (the masked record; nothing personal); `None`
     /// when the registry does not know them.
     pub async fn work(&self, id: Uuid) -> Result<Option<Work>, CommandError> {
-        let mut request = tonic::Request::new(org::GetPersonRequest {
+        let request = self.request(org::GetPersonRequest {
             person_id: id.to_string(),
         });
-        request.set_timeout(self.deadline);
         let mut client = self.client.clone();
         let call = client.get_person(request);
         match tokio::time::timeout(self.deadline + Duration::from_millis(100), call).await {
