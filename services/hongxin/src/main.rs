@@ -6,11 +6,14 @@
 //!   PostgreSQL and NATS JetStream;
 //! - `hongxin migrate`: applies the stores' migrations and exits;
 //! - `hongxin demo <scenario>`: drives a running system's public gRPC APIs
-//!   through a scenario, e.g. `qihe-2022`.
+//!   through a scenario, e.g. `qihe-2022`;
+//! - `hongxin import <kind> <file>`: a file from the labour union or the HR
+//!   bureau into the services that own its records.
 
 mod demo;
 mod distributed;
 mod embedded;
+mod import;
 mod keys;
 
 use std::path::PathBuf;
@@ -54,6 +57,9 @@ enum Command {
         #[command(flatten)]
         options: demo::Options,
     },
+    /// Imports a file from the labour union or the HR bureau into the
+    /// services that own its records (`--dry-run` writes nothing).
+    Import(import::Options),
 }
 
 /// The services built so far.
@@ -78,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve { service } => format!("hongxin-{service:?}").to_lowercase(),
             Command::Migrate { .. } => "hongxin-migrate".to_owned(),
             Command::Demo { .. } => "hongxin-demo".to_owned(),
+            Command::Import(_) => "hongxin-import".to_owned(),
         };
         let _telemetry = hongxin_runtime::telemetry::init(&config.telemetry, &name)?;
         match cli.command {
@@ -86,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { embedded: true } => embedded::migrate(&config).await,
             Command::Migrate { embedded: false } => distributed::migrate(&config).await,
             Command::Demo { scenario, options } => demo::run(&config, scenario, options).await,
+            Command::Import(options) => import::run(&config, options).await,
         }
     })
 }
