@@ -10,7 +10,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -72,6 +72,7 @@ let http; // http://127.0.0.1:<port>
 let grpcPorts;
 let browser;
 let clients = [];
+let token; // a county administrator's, for commands
 
 const alive = () => server && server.exitCode === null && server.signalCode === null;
 
@@ -97,9 +98,7 @@ before(async () => {
   grpcPorts = { organization, grid };
   http = `http://127.0.0.1:${port}`;
   const log = createWriteStream(path.join(ARTIFACTS, "hongxin.log"));
-  server = spawn(BIN, ["up"], {
-    cwd: dataDir,
-    env: {
+  const env = {
       ...process.env,
       HONGXIN_DATA_DIR: dataDir,
       HONGXIN_HOST: "127.0.0.1",
@@ -108,12 +107,12 @@ before(async () => {
       HONGXIN_PORTS__GRID: String(grid),
       HONGXIN_PORTS__CARE: String(care),
       HONGXIN_PORTS__PROJECTION: String(projection),
+      HONGXIN_PORTS__INTEGRATION: "0",
       HONGXIN_PORTS__HTTP: String(port),
       HONGXIN_TELEMETRY__LOG_FORMAT: "json",
       HONGXIN_SHUTDOWN_GRACE_SECONDS: "2",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  };
+  server = spawn(BIN, ["up"], { cwd: dataDir, env, stdio: ["ignore", "pipe", "pipe"] });
   server.stdout.pipe(log);
   server.stderr.pipe(log);
   const exited = new Promise((_, reject) => server.once("exit", (code, signal) =>
@@ -123,6 +122,10 @@ before(async () => {
     exited,
     until("the dashboard port", async () => (await fetch(`${http}/api/v1/overview`)).ok, 60000, 200),
   ]);
+  // Commands need a token; the system's own local key signs one.
+  token = execFileSync(BIN, ["token", "--role", "county_admin", "--subject", "person:browser-test"], {
+    cwd: dataDir, env, encoding: "utf8",
+  }).trim();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -149,7 +152,9 @@ function services() {
   const grid = new pkg.hongxin.grid.v1.GridService(`127.0.0.1:${grpcPorts.grid}`, creds);
   clients.push(org, grid);
   const call = (client, method) => (request) => new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + 10000 }, (err, reply) => (err ? reject(new Error(`${method}: ${err.message}`)) : resolve(reply)));
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    client[method](request, metadata, { deadline: Date.now() + 10000 }, (err, reply) => (err ? reject(new Error(`${method}: ${err.message}`)) : resolve(reply)));
   });
   return new Proxy({}, {
     get: (_, name) => {
@@ -162,7 +167,7 @@ function services() {
 async function open311(form) {
   const r = await fetch(`${http}/open311/v2/requests.json`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${token}` },
     body: new URLSearchParams(form).toString(),
   });
   const body = await r.json();

@@ -40,10 +40,16 @@ async fn the_dashboard_over_grpc_answers_what_the_page_shows() {
     .await
     .expect("app");
     let port = app.port();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let mut client = DashboardServiceClient::connect(format!("http://127.0.0.1:{port}"))
+    tokio::spawn(
+        app.with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
         .await
         .expect("connect");
+    let mut client = DashboardServiceClient::new(hongxin_runtime::auth::testing::admin(channel));
 
     let overview = client
         .get_overview(pb::GetOverviewRequest {})

@@ -50,15 +50,21 @@ async fn the_callers_trace_reaches_the_event_and_the_nats_headers() {
     .await
     .expect("bind");
     let port = app.port();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        app.with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
     let relay = OutboxRelay::new(store.clone(), js.clone(), "organization");
     let mut status = relay.status();
     tokio::spawn(relay.run(shutdown.wait()));
 
-    let mut client = OrganizationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
         .await
         .expect("connect");
+    let mut client = OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(channel));
     let mut request = tonic::Request::new(pb::RegisterIndustryCommitteeRequest {
         committee_id: Uuid::now_v7().to_string(),
         name: "直播电商行业党委".to_owned(),

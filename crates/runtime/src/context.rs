@@ -14,7 +14,7 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// the current span (so events point at the command's span), and the
 /// caller's idempotency key.
 ///
-/// The actor is `anonymous` until authentication establishes the caller.
+/// The actor is the authenticated caller.
 pub fn command_context<T>(request: &tonic::Request<T>) -> CommandContext {
     let mut ctx = CommandContext::new(actor_of(request));
     if let Some(CorrelationId(id)) = request.extensions().get::<CorrelationId>() {
@@ -40,8 +40,11 @@ pub fn command_context<T>(request: &tonic::Request<T>) -> CommandContext {
     ctx
 }
 
-fn actor_of<T>(_request: &tonic::Request<T>) -> String {
-    "anonymous".to_owned()
+/// The authenticated caller's subject ("person:…", "service:grid", or
+/// the identity provider's subject); `anonymous` only where a call needs no
+/// token.
+fn actor_of<T>(request: &tonic::Request<T>) -> String {
+    crate::auth::caller_of(request).map_or_else(|| "anonymous".to_owned(), |c| c.actor())
 }
 
 /// The W3C trace context of the current span, when it has a valid one.

@@ -48,6 +48,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: &[&str],
+    auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -79,6 +80,7 @@ pub async fn serve(
     };
     let server = Server::builder()
         .layer(CorrelationLayer)
+        .layer(crate::auth::AuthLayer::new(auth))
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection)
@@ -196,6 +198,7 @@ pub struct GrpcApp {
     routes: Routes,
     names: Vec<&'static str>,
     grace: Duration,
+    auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
 }
 
 impl GrpcApp {
@@ -212,7 +215,16 @@ impl GrpcApp {
             routes,
             names: names.to_vec(),
             grace,
+            auth: None,
         })
+    }
+
+    /// Checks the bearer token of every call with `auth` (see
+    /// [`crate::auth::policy`]); without it, only health checks and
+    /// reflection are answered.
+    pub fn with_auth(mut self, auth: std::sync::Arc<crate::auth::Authenticator>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -224,6 +236,7 @@ impl GrpcApp {
             self.listener,
             self.routes,
             &self.names,
+            self.auth,
             shutdown,
             self.grace,
         )

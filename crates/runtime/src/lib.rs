@@ -7,6 +7,7 @@
 //! installs a global subscriber; they receive a [`Config`] and a
 //! [`Shutdown`].
 
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod context;

@@ -24,8 +24,8 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 struct System {
-    organization: OrganizationServiceClient<Channel>,
-    care: CareServiceClient<Channel>,
+    organization: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
+    care: CareServiceClient<hongxin_runtime::auth::Authed>,
     care_store: EventStore,
     pipeline_store: EventStore,
     shutdown: Shutdown,
@@ -82,7 +82,11 @@ async fn start(mode: Mode) -> System {
     .await
     .expect("organization");
     let org_port = organization.port();
-    tokio::spawn(organization.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        organization
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     let care_vault = hongxin_vault::Vault::new(care_store.clone(), master);
     let built = hongxin_care::build(
         "127.0.0.1:0".parse().expect("addr"),
@@ -95,7 +99,11 @@ async fn start(mode: Mode) -> System {
             &format!("http://127.0.0.1:{org_port}"),
             Duration::from_secs(3),
         )
-        .expect("directory"),
+        .expect("directory")
+        .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+            hongxin_runtime::auth::testing::authenticator(),
+            "test",
+        )),
         Arc::new(SystemClock),
         Duration::from_secs(1),
     )
@@ -108,7 +116,12 @@ async fn start(mode: Mode) -> System {
             .clone()
             .follow(care_store.clone(), shutdown.wait()),
     );
-    tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        built
+            .app
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
 
     let (wishes, erasures, nats) = match mode {
         Mode::Embedded => (
@@ -155,8 +168,12 @@ async fn start(mode: Mode) -> System {
         shutdown.wait(),
     ));
     System {
-        organization: OrganizationServiceClient::new(channel(org_port).await),
-        care: CareServiceClient::new(channel(care_port).await),
+        organization: OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel(org_port).await,
+        )),
+        care: CareServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel(care_port).await,
+        )),
         care_store,
         pipeline_store,
         shutdown,

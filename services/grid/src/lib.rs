@@ -17,6 +17,7 @@ pub const CONTEXT: &str = "grid";
 mod grpc;
 pub mod index;
 mod open311;
+pub use open311::policy as open311_policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

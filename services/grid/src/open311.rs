@@ -17,7 +17,28 @@ use serde::{Deserialize, Serialize};
 use tonic::Code;
 use uuid::Uuid;
 
+use hongxin_runtime::auth::Caller;
+
 use crate::grpc::Api;
+
+/// The gRPC call each Open311 request stands for, whose roles it needs:
+/// posting a request reports a case; reading reads cases.
+pub fn policy(method: &axum::http::Method) -> &'static str {
+    if method == axum::http::Method::POST {
+        "/hongxin.grid.v1.GridService/ReportCase"
+    } else {
+        "/hongxin.grid.v1.GridService/GetCase"
+    }
+}
+
+/// A call on behalf of the authenticated caller of the HTTP request.
+fn on_behalf<T>(caller: &Option<axum::Extension<Caller>>, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(axum::Extension(caller)) = caller {
+        request.extensions_mut().insert(caller.clone());
+    }
+    request
+}
 
 /// The Open311 routes under `/open311/v2`.
 pub(crate) fn routes(api: Arc<Api>) -> Router {
@@ -192,24 +213,31 @@ struct Created {
     account_id: String,
 }
 
-async fn create(State(api): State<Arc<Api>>, Form(c): Form<Create>) -> Response {
+async fn create(
+    State(api): State<Arc<Api>>,
+    caller: Option<axum::Extension<Caller>>,
+    Form(c): Form<Create>,
+) -> Response {
     let id = Uuid::now_v7().to_string();
     let reply = api
-        .report_case(tonic::Request::new(pb::ReportCaseRequest {
-            case_id: id.clone(),
-            category: c.service_code,
-            point: match (c.long, c.lat) {
-                (Some(longitude), Some(latitude)) => Some(pb::Point {
-                    longitude,
-                    latitude,
-                }),
-                _ => None,
+        .report_case(on_behalf(
+            &caller,
+            pb::ReportCaseRequest {
+                case_id: id.clone(),
+                category: c.service_code,
+                point: match (c.long, c.lat) {
+                    (Some(longitude), Some(latitude)) => Some(pb::Point {
+                        longitude,
+                        latitude,
+                    }),
+                    _ => None,
+                },
+                datum: pb::Datum::Wgs84 as i32,
+                description: c.description.unwrap_or_default(),
+                reporter_person_id: c.account_id.clone().unwrap_or_default(),
+                photo_ids: Vec::new(),
             },
-            datum: pb::Datum::Wgs84 as i32,
-            description: c.description.unwrap_or_default(),
-            reporter_person_id: c.account_id.clone().unwrap_or_default(),
-            photo_ids: Vec::new(),
-        }))
+        ))
         .await;
     match reply {
         Ok(r) => {

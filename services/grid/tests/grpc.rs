@@ -20,8 +20,8 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 struct System {
-    organization: OrganizationServiceClient<Channel>,
-    grid: GridServiceClient<Channel>,
+    organization: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
+    grid: GridServiceClient<hongxin_runtime::auth::Authed>,
     open311: axum::Router,
     clock: Arc<ManualClock>,
     shutdown: Shutdown,
@@ -157,7 +157,11 @@ async fn start(postgres: bool) -> System {
     .await
     .expect("organization");
     let org_port = organization.port();
-    tokio::spawn(organization.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        organization
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     // Friday 20 November 2026, 15:00 in Beijing.
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 20, 7, 0, 0)
@@ -173,7 +177,11 @@ async fn start(postgres: bool) -> System {
             &format!("http://127.0.0.1:{org_port}"),
             Duration::from_secs(3),
         )
-        .expect("directory"),
+        .expect("directory")
+        .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+            hongxin_runtime::auth::testing::authenticator(),
+            "test",
+        )),
         clock.clone(),
         Duration::from_secs(1),
     )
@@ -196,10 +204,17 @@ async fn start(postgres: bool) -> System {
         None
     };
     tokio::spawn(built.background(grid_store, Duration::from_secs(3600), shutdown.clone()));
-    tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        built
+            .app
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     System {
-        organization: OrganizationServiceClient::new(channel(org_port).await),
-        grid: GridServiceClient::new(channel(port).await),
+        organization: OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel(org_port).await,
+        )),
+        grid: GridServiceClient::new(hongxin_runtime::auth::testing::admin(channel(port).await)),
         open311,
         clock,
         shutdown,

@@ -71,11 +71,19 @@ async fn with_relay(
 }
 
 /// How a service reaches the organization service.
-fn directory(config: &Config) -> anyhow::Result<hongxin_organization::client::Directory> {
+fn directory(
+    config: &Config,
+    auth: &Arc<hongxin_runtime::auth::Authenticator>,
+    service: Service,
+) -> anyhow::Result<hongxin_organization::client::Directory> {
     Ok(hongxin_organization::client::Directory::connect_lazy(
         &config.organization_url(),
         crate::embedded::DIRECTORY_DEADLINE,
-    )?)
+    )?
+    .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+        auth.clone(),
+        &format!("{service:?}").to_lowercase(),
+    )))
 }
 
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -83,6 +91,7 @@ pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     store(config, hongxin_pipeline::CONTEXT).await?;
     store(config, hongxin_care::CONTEXT).await?;
     store(config, hongxin_grid::CONTEXT).await?;
+    store(config, hongxin_integration::CONTEXT).await?;
     Projection::open(&ProjectionDb::Postgres {
         url: database_url(config)?,
         schema: "projection".to_owned(),
@@ -96,6 +105,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let auth = hongxin_runtime::auth::from_config(&config)?;
     let mut tasks = tokio::task::JoinSet::new();
     // What a service process serves over HTTP besides its metrics.
     let mut http_routes = hongxin_runtime::http::ops_routes();
@@ -138,7 +148,10 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("organization: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(app.run_until_stopped(shutdown.clone()));
+            tasks.spawn(
+                app.with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
             Some(config.ports.metrics)
         }
         Service::Pipeline => {
@@ -147,7 +160,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 .context("the [pipeline] section of the configuration is not valid")?;
             let (store, _) =
                 with_relay(&config, hongxin_pipeline::CONTEXT, &mut tasks, &shutdown).await?;
-            let directory = directory(&config)?;
+            let directory = directory(&config, &auth, service)?;
             let built = hongxin_pipeline::build(
                 SocketAddr::new(config.host, config.ports.pipeline),
                 store.clone(),
@@ -166,7 +179,12 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("pipeline: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            tasks.spawn(
+                built
+                    .app
+                    .with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
             Some(config.ports.metrics)
         }
         Service::Care => {
@@ -205,7 +223,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                     Ok(())
                 }
             });
-            let directory = directory(&config)?;
+            let directory = directory(&config, &auth, service)?;
             let built = hongxin_care::build(
                 SocketAddr::new(config.host, config.ports.care),
                 store.clone(),
@@ -224,7 +242,12 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("care: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            tasks.spawn(
+                built
+                    .app
+                    .with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
             Some(config.ports.metrics)
         }
         Service::Grid => {
@@ -233,7 +256,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 .context("the [grid] section of the configuration is not valid")?;
             let (store, _) =
                 with_relay(&config, hongxin_grid::CONTEXT, &mut tasks, &shutdown).await?;
-            let directory = directory(&config)?;
+            let directory = directory(&config, &auth, service)?;
             // Every grid process must see every photo: an S3-compatible
             // bucket, or else a directory they share (a mounted volume).
             let photos = match &settings.s3 {
@@ -265,8 +288,66 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 shutdown.clone(),
             ));
             println!("grid: grpc://{}:{}", config.host, built.app.port());
-            http_routes = http_routes.merge(built.open311.clone());
-            tasks.spawn(built.app.run_until_stopped(shutdown.clone()));
+            http_routes = http_routes.merge(hongxin_runtime::http::guard(
+                built.open311.clone(),
+                auth.clone(),
+                hongxin_grid::open311_policy,
+            ));
+            tasks.spawn(
+                built
+                    .app
+                    .with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
+            Some(config.ports.metrics)
+        }
+        Service::Integration => {
+            let settings: hongxin_integration::Settings = config
+                .section("integration")
+                .context("the [integration] section of the configuration is not valid")?;
+            let (store, js) =
+                with_relay(&config, hongxin_integration::CONTEXT, &mut tasks, &shutdown).await?;
+            let vault = crate::keys::vault(&config, &store)?;
+            let registry = hongxin_integration::Registry::connect_lazy(
+                &config.organization_url(),
+                crate::embedded::DIRECTORY_DEADLINE,
+            )?
+            .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+                auth.clone(),
+                "integration",
+            ));
+            let built = hongxin_integration::build(
+                SocketAddr::new(config.host, config.ports.integration),
+                store,
+                vault,
+                registry,
+                &settings,
+                Arc::new(SystemClock),
+                grace,
+            )
+            .await?;
+            // One durable consumer per source context; one integration
+            // process delivers (a second would post the same events again).
+            let mut feeds = Vec::new();
+            for context in hongxin_integration::SOURCES {
+                let feed = EventFeed::jetstream(
+                    &js,
+                    context,
+                    hongxin_integration::FEED_NAME,
+                    &settings_of(&config),
+                )
+                .await?;
+                feeds.push((*context, feed));
+            }
+            tasks.spawn(built.background(feeds, shutdown.clone()));
+            println!("integration: grpc://{}:{}", config.host, built.app.port());
+            http_routes = http_routes.merge(built.routes.clone());
+            tasks.spawn(
+                built
+                    .app
+                    .with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
             Some(config.ports.metrics)
         }
         Service::Projection => {
@@ -322,9 +403,15 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("projection: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(app.run_until_stopped(shutdown.clone()));
-            let router = hongxin_projection::routes(projection, shutdown.clone())
-                .merge(hongxin_runtime::http::ops_routes());
+            tasks.spawn(
+                app.with_auth(auth.clone())
+                    .run_until_stopped(shutdown.clone()),
+            );
+            let router = hongxin_runtime::http::dashboard(
+                hongxin_projection::routes(projection, shutdown.clone()),
+                auth.clone(),
+            )
+            .merge(hongxin_runtime::http::ops_routes());
             let s = shutdown.clone();
             tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
             None // metrics are on the dashboard's port

@@ -26,6 +26,7 @@ struct Stores {
     pipeline: EventStore,
     care: EventStore,
     grid: EventStore,
+    integration: EventStore,
     projection: Projection,
 }
 
@@ -43,6 +44,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let pipeline = open(hongxin_pipeline::CONTEXT).await?;
     let care = open(hongxin_care::CONTEXT).await?;
     let grid = open(hongxin_grid::CONTEXT).await?;
+    let integration = open(hongxin_integration::CONTEXT).await?;
     let projection = Projection::open(&ProjectionDb::Sqlite {
         path: config.data_dir.join("projection.db"),
     })
@@ -52,6 +54,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
         pipeline,
         care,
         grid,
+        integration,
         projection,
     })
 }
@@ -77,6 +80,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         .section("grid")
         .context("the [grid] section of the configuration is not valid")?;
     let master_key = crate::keys::master_key(&config)?;
+    let auth = hongxin_runtime::auth::from_config(&config)?;
 
     let organization = hongxin_organization::build(
         SocketAddr::new(config.host, config.ports.organization),
@@ -91,7 +95,11 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let directory = Directory::connect_lazy(
         &format!("http://{}:{}", config.host, organization.port()),
         DIRECTORY_DEADLINE,
-    )?;
+    )?
+    .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+        auth.clone(),
+        "embedded",
+    ));
     let pipeline = hongxin_pipeline::build(
         SocketAddr::new(config.host, config.ports.pipeline),
         stores.pipeline.clone(),
@@ -123,13 +131,33 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         grace,
     )
     .await?;
-    let care_vault = Vault::new(stores.care.clone(), master_key);
+    let care_vault = Vault::new(stores.care.clone(), master_key.clone());
     let care = hongxin_care::build(
         SocketAddr::new(config.host, config.ports.care),
         stores.care.clone(),
         care_vault.clone(),
         &care_settings,
         directory,
+        Arc::new(SystemClock),
+        grace,
+    )
+    .await?;
+    let integration_settings: hongxin_integration::Settings = config
+        .section("integration")
+        .context("the [integration] section of the configuration is not valid")?;
+    let integration = hongxin_integration::build(
+        SocketAddr::new(config.host, config.ports.integration),
+        stores.integration.clone(),
+        Vault::new(stores.integration.clone(), master_key),
+        hongxin_integration::Registry::connect_lazy(
+            &format!("http://{}:{}", config.host, organization.port()),
+            DIRECTORY_DEADLINE,
+        )?
+        .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+            auth.clone(),
+            "integration",
+        )),
+        &integration_settings,
         Arc::new(SystemClock),
         grace,
     )
@@ -196,6 +224,22 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         "  projection:    grpc://{}:{}",
         config.host,
         dashboard.port()
+    );
+    println!(
+        "  integration:   grpc://{}:{}",
+        config.host,
+        integration.app.port()
+    );
+    // A development token, so the system can be tried at once.
+    let token = auth.mint(
+        "person:developer",
+        &[hongxin_runtime::auth::Role::CountyAdmin],
+        hongxin_runtime::auth::Scope::default(),
+        Duration::from_secs(12 * 3600),
+    )?;
+    println!("  token:         {token}");
+    println!(
+        "                 (county administrator, 12 h; `hongxin token --role ...` for others)"
     );
     println!("press Ctrl-C to stop");
 
@@ -266,15 +310,67 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    tasks.spawn(organization.run_until_stopped(shutdown.clone()));
-    tasks.spawn(care.app.run_until_stopped(shutdown.clone()));
+    tasks.spawn(
+        organization
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
+    tasks.spawn(
+        care.app
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
     tasks.spawn(grid.background(stores.grid.clone(), ESCALATION_SWEEP, shutdown.clone()));
-    tasks.spawn(grid.app.run_until_stopped(shutdown.clone()));
-    tasks.spawn(dashboard.run_until_stopped(shutdown.clone()));
-    tasks.spawn(pipeline.app.run_until_stopped(shutdown.clone()));
-    let router = hongxin_projection::routes(stores.projection.clone(), shutdown.clone())
-        .merge(grid.open311.clone())
-        .merge(hongxin_runtime::http::ops_routes());
+    tasks.spawn(
+        grid.app
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
+    tasks.spawn(
+        dashboard
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
+    tasks.spawn(
+        pipeline
+            .app
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
+    {
+        // The partners' feeds follow each source store under their own name.
+        let mut feeds = Vec::new();
+        for (context, store) in [
+            (hongxin_organization::CONTEXT, &stores.organization),
+            (hongxin_pipeline::CONTEXT, &stores.pipeline),
+            (hongxin_care::CONTEXT, &stores.care),
+        ] {
+            let feed =
+                EventFeed::in_process(store.clone(), context, hongxin_integration::FEED_NAME)
+                    .await?;
+            feeds.push((context, feed));
+        }
+        tasks.spawn(integration.background(feeds, shutdown.clone()));
+    }
+    let integration_routes = integration.routes.clone();
+    tasks.spawn(
+        integration
+            .app
+            .with_auth(auth.clone())
+            .run_until_stopped(shutdown.clone()),
+    );
+    let router = hongxin_runtime::http::dashboard(
+        hongxin_projection::routes(stores.projection.clone(), shutdown.clone()),
+        auth.clone(),
+    )
+    .merge(hongxin_runtime::http::guard(
+        grid.open311.clone(),
+        auth.clone(),
+        hongxin_grid::open311_policy,
+    ))
+    // Signed by the partner's subscription key, not a bearer token.
+    .merge(integration_routes)
+    .merge(hongxin_runtime::http::ops_routes());
     {
         let s = shutdown.clone();
         tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
@@ -284,6 +380,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     stores.pipeline.close().await;
     stores.care.close().await;
     stores.grid.close().await;
+    stores.integration.close().await;
     result
 }
 

@@ -50,6 +50,23 @@ enum Command {
         #[arg(long)]
         embedded: bool,
     },
+    /// Mints a token with the local key (development, tools, tests).
+    Token {
+        /// A role: county_admin, industry_committee, community_staff,
+        /// department_officer, grid_worker, worker, union_liaison,
+        /// hr_liaison, dashboard_viewer, service.
+        #[arg(long, required = true)]
+        role: Vec<String>,
+        /// A data scope: industry=<industry>, community=<id>,
+        /// department=<name>, person=<id>.
+        #[arg(long)]
+        scope: Vec<String>,
+        /// Who the token names; recorded as the actor of what it does.
+        #[arg(long, default_value = "person:developer")]
+        subject: String,
+        #[arg(long, default_value_t = 12)]
+        hours: u64,
+    },
     /// Drives a running system through a scenario with its public gRPC APIs.
     Demo {
         #[arg(value_enum)]
@@ -70,6 +87,7 @@ pub(crate) enum Service {
     Care,
     Grid,
     Projection,
+    Integration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +103,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { .. } => "hongxin-migrate".to_owned(),
             Command::Demo { .. } => "hongxin-demo".to_owned(),
             Command::Import(_) => "hongxin-import".to_owned(),
+            Command::Token { .. } => "hongxin-token".to_owned(),
         };
         let _telemetry = hongxin_runtime::telemetry::init(&config.telemetry, &name)?;
         match cli.command {
@@ -94,6 +113,42 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { embedded: false } => distributed::migrate(&config).await,
             Command::Demo { scenario, options } => demo::run(&config, scenario, options).await,
             Command::Import(options) => import::run(&config, options).await,
+            Command::Token {
+                role,
+                scope,
+                subject,
+                hours,
+            } => token(&config, &role, &scope, &subject, hours),
         }
     })
+}
+
+/// Prints a token signed with this configuration's local key.
+fn token(
+    config: &Config,
+    roles: &[String],
+    scope: &[String],
+    subject: &str,
+    hours: u64,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let roles = roles
+        .iter()
+        .map(|r| {
+            hongxin_runtime::auth::Role::parse(r)
+                .with_context(|| format!("{r:?} is not a role (see hongxin token --help)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let scope = hongxin_runtime::auth::parse_scope(scope)?;
+    let auth = hongxin_runtime::auth::from_config(config)?;
+    println!(
+        "{}",
+        auth.mint(
+            subject,
+            &roles,
+            scope,
+            std::time::Duration::from_secs(hours * 3600)
+        )?
+    );
+    Ok(())
 }

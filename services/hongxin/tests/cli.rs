@@ -14,11 +14,33 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The local signing key the spawned processes are given, so the test can
+/// mint the tokens they accept.
+const LOCAL_KEY: &str = "aG9uZ3hpbiB0ZXN0czogYSBsb2NhbCBrZXkgb2YgMzIrIGJ5dGVz";
+
+/// A county administrator's token for the spawned processes.
+fn admin_token() -> String {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(LOCAL_KEY)
+        .expect("base64");
+    hongxin_runtime::auth::Authenticator::with_secret("hongxin", "hongxin", &key)
+        .expect("authenticator")
+        .mint(
+            "person:test-admin",
+            &[hongxin_runtime::auth::Role::CountyAdmin],
+            hongxin_runtime::auth::Scope::default(),
+            Duration::from_secs(3600),
+        )
+        .expect("token")
+}
+
 fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
     cmd.args(args)
         .current_dir(dir)
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -29,11 +51,14 @@ fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Chi
     cmd.spawn().expect("start hongxin")
 }
 
-async fn client(port: u16) -> OrganizationServiceClient<tonic::transport::Channel> {
+async fn client(port: u16) -> OrganizationServiceClient<hongxin_runtime::auth::Authed> {
     wait_for_port(port).await.expect("gRPC port");
-    OrganizationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
         .await
-        .expect("connect")
+        .expect("connect");
+    OrganizationServiceClient::new(hongxin_runtime::auth::authed(channel, &admin_token()))
 }
 
 fn committee(i: usize) -> pb::RegisterIndustryCommitteeRequest {
@@ -78,6 +103,7 @@ async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
             ("HONGXIN_PORTS__CARE", free_port().to_string()),
             ("HONGXIN_PORTS__GRID", free_port().to_string()),
             ("HONGXIN_PORTS__PROJECTION", free_port().to_string()),
+            ("HONGXIN_PORTS__INTEGRATION", free_port().to_string()),
         ],
         &["up"],
     );
@@ -88,12 +114,26 @@ async fn make_run_serves_commands_and_the_dashboard_then_stops_on_sigterm() {
             .expect("register");
     }
     wait_for_port(pipeline).await.expect("pipeline port");
-    let mut p =
-        hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient::connect(
-            format!("http://127.0.0.1:{pipeline}"),
-        )
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{pipeline}"))
+        .expect("uri")
+        .connect()
         .await
         .expect("pipeline");
+    let mut p = hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient::new(
+        hongxin_runtime::auth::authed(channel, &admin_token()),
+    );
+    // Without a token the same call is refused.
+    let bare = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{pipeline}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("pipeline");
+    let refused =
+        hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient::new(bare)
+            .list_rule_sets(hongxin_proto::pipeline::v1::ListRuleSetsRequest {})
+            .await
+            .expect_err("no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     let rules = p
         .list_rule_sets(hongxin_proto::pipeline::v1::ListRuleSetsRequest {})
         .await
@@ -233,12 +273,14 @@ async fn personal_data_never_reaches_the_logs() {
         .arg("up")
         .current_dir(dir.path())
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "debug")
+        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
         .env("HONGXIN_PORTS__ORGANIZATION", grpc.to_string())
         .env("HONGXIN_PORTS__HTTP", free_port().to_string())
         .env("HONGXIN_PORTS__PIPELINE", free_port().to_string())
         .env("HONGXIN_PORTS__CARE", free_port().to_string())
         .env("HONGXIN_PORTS__GRID", free_port().to_string())
         .env("HONGXIN_PORTS__PROJECTION", free_port().to_string())
+        .env("HONGXIN_PORTS__INTEGRATION", free_port().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
@@ -308,4 +350,48 @@ async fn personal_data_never_reaches_the_logs() {
     for secret in [id_number, "110105194912310021", phone, name, "1949-12-31"] {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
+}
+
+/// `hongxin token` mints with the configured local key what the services
+/// accept; a role that does not exist is refused.
+#[tokio::test]
+async fn hongxin_token_mints_what_the_local_key_verifies() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hongxin"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
+            .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+            .output()
+            .expect("hongxin token")
+    };
+    let out = run(&[
+        "token",
+        "--role",
+        "worker",
+        "--scope",
+        "person=p-1",
+        "--subject",
+        "person:p-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).expect("utf-8");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(LOCAL_KEY)
+        .expect("base64");
+    let auth = hongxin_runtime::auth::Authenticator::with_secret("hongxin", "hongxin", &key)
+        .expect("authenticator");
+    let caller = auth.verify(token.trim()).await.expect("a valid token");
+    assert_eq!(caller.subject, "person:p-1");
+    assert_eq!(caller.roles, [hongxin_runtime::auth::Role::Worker]);
+    assert_eq!(caller.scope.person.as_deref(), Some("p-1"));
+    let bad = run(&["token", "--role", "emperor"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a role"));
 }

@@ -15,11 +15,16 @@ use tokio::process::{Child, Command};
 /// dashboard to catch up.
 const WAIT: Duration = Duration::from_secs(180);
 
+/// The local signing key the spawned processes are given, so the test can
+/// mint the tokens they accept.
+const LOCAL_KEY: &str = "aG9uZ3hpbiB0ZXN0czogYSBsb2NhbCBrZXkgb2YgMzIrIGJ5dGVz";
+
 fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
     cmd.args(args)
         .current_dir(dir)
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -79,6 +84,7 @@ impl Ports {
             ("HONGXIN_PORTS__CARE", self.care.to_string()),
             ("HONGXIN_PORTS__HTTP", self.http.to_string()),
             ("HONGXIN_PORTS__PROJECTION", self.projection.to_string()),
+            ("HONGXIN_PORTS__INTEGRATION", free_port().to_string()),
         ]
     }
 
@@ -107,6 +113,7 @@ async fn demo(dir: &std::path::Path, ports: Ports) {
         .args(["--dashboard-url", &url(ports.http)])
         .current_dir(dir)
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

@@ -17,11 +17,33 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The local signing key the spawned processes are given, so the test can
+/// mint the tokens they accept.
+const LOCAL_KEY: &str = "aG9uZ3hpbiB0ZXN0czogYSBsb2NhbCBrZXkgb2YgMzIrIGJ5dGVz";
+
+/// A county administrator's token for the spawned processes.
+fn admin_token() -> String {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(LOCAL_KEY)
+        .expect("base64");
+    hongxin_runtime::auth::Authenticator::with_secret("hongxin", "hongxin", &key)
+        .expect("authenticator")
+        .mint(
+            "person:test-admin",
+            &[hongxin_runtime::auth::Role::CountyAdmin],
+            hongxin_runtime::auth::Scope::default(),
+            Duration::from_secs(3600),
+        )
+        .expect("token")
+}
+
 fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
     cmd.args(args)
         .current_dir(dir)
         .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
+        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -88,9 +110,13 @@ async fn a_killed_projection_process_ends_with_the_figures_of_a_clean_rebuild() 
     ];
     let _organization = hongxin(dir.path(), &envs, &["serve", "organization"]);
     wait_for_port(grpc).await.expect("organization");
-    let client = OrganizationServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .expect("uri")
+        .connect()
         .await
         .expect("connect");
+    let client =
+        OrganizationServiceClient::new(hongxin_runtime::auth::authed(channel, &admin_token()));
 
     // 240 commands from 8 callers while the projection is killed three times.
     let mut writers = tokio::task::JoinSet::new();

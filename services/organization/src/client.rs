@@ -34,6 +34,8 @@ pub struct Unknown {
 pub struct Directory {
     client: OrganizationServiceClient<Channel>,
     deadline: Duration,
+    /// The calling service's own token.
+    identity: Option<hongxin_runtime::auth::ServiceIdentity>,
 }
 
 impl Directory {
@@ -47,12 +49,28 @@ impl Directory {
         Ok(Self {
             client: OrganizationServiceClient::new(endpoint.connect_lazy()),
             deadline,
+            identity: None,
         })
+    }
+
+    /// Calls as `identity` (the organization service answers no call
+    /// without a token).
+    pub fn with_identity(mut self, identity: hongxin_runtime::auth::ServiceIdentity) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.deadline);
+        if let Some(value) = self
+            .identity
+            .as_ref()
+            .and_then(|i| i.authorization())
+            .and_then(|v| v.parse().ok())
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
         request
     }
 

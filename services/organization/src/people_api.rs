@@ -401,13 +401,50 @@ impl Api {
         }))
     }
 
+    /// Refuses a caller whose data scope does not reach `p` (community
+    /// staff elsewhere, another worker), and logs the read of a person's
+    /// record with who read it.
+    fn check_reach<T>(
+        &self,
+        request: &Request<T>,
+        p: &person::Person,
+        what: &str,
+    ) -> Result<(), Status> {
+        let work = &p.registration.work;
+        let person = p.registration.person_id.to_string();
+        let community = work.community.map(|c| c.to_string());
+        let industry = work.industry.map(|i| {
+            i.to_wire()
+                .as_str_name()
+                .trim_start_matches("INDUSTRY_")
+                .to_ascii_lowercase()
+        });
+        hongxin_runtime::auth::check_reach(
+            request,
+            &hongxin_runtime::auth::Record {
+                person: Some(&person),
+                community: community.as_deref(),
+                industry: industry.as_deref(),
+                department: None,
+            },
+        )?;
+        let actor = hongxin_runtime::auth::caller_of(request).map(|c| c.actor());
+        tracing::info!(person_id = %person, actor = actor.as_deref().unwrap_or("internal"), what, "a person's record was read");
+        Ok(())
+    }
+
     pub(crate) async fn get_person_impl(
         &self,
         request: Request<pb::GetPersonRequest>,
     ) -> Result<Response<pb::GetPersonResponse>, Status> {
         let id = parse_id("person_id", &request.get_ref().person_id).map_err(status_of)?;
+        let (p, version, details) = self
+            .person_with_details(id)
+            .await?
+            .ok_or_else(|| Status::not_found("no such person"))?;
+        self.check_reach(&request, &p, "masked")?;
         Ok(Response::new(pb::GetPersonResponse {
-            person: Some(self.person_view(id).await?),
+            person: Some(masked(&p, version, details.as_ref())),
         }))
     }
 
@@ -420,6 +457,7 @@ impl Api {
             .person_with_details(id)
             .await?
             .ok_or_else(|| Status::not_found("no such person"))?;
+        self.check_reach(&request, &p, "export")?;
         let stream = hongxin_domain::CommandHandler::<person::PersonDecider>::stream_id(id);
         let events = self
             .people

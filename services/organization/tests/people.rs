@@ -826,7 +826,12 @@ async fn other_services_check_references_within_a_deadline() {
         .register_person(person(known, "陈骑手", &id_number("19920202", 21), ""))
         .await
         .expect("person");
-    let directory = Directory::connect_lazy(&app.url, Duration::from_secs(2)).expect("client");
+    let directory = Directory::connect_lazy(&app.url, Duration::from_secs(2))
+        .expect("client")
+        .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+            hongxin_runtime::auth::testing::authenticator(),
+            "test",
+        ));
     let missing = Uuid::now_v7();
     let unknown = directory
         .unknown(&References {
@@ -872,3 +877,98 @@ async fn other_services_check_references_within_a_deadline() {
         "bounded by the deadline"
     );
 }
+
+/// Data scope: community staff read the people of their own community and
+/// no other; a worker reads and exports their own record only; a dashboard
+/// viewer reads no person at all.
+async fn data_scope(mut app: Running) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let here = community(&mut app, "晏城社区").await;
+    let there = community(&mut app, "华店社区").await;
+    let mut people = Vec::new();
+    for (seq, c) in [(201, here), (202, there)] {
+        let id = Uuid::now_v7();
+        let mut request = person(id, "骑手", &id_number("19920101", seq), "");
+        if let Some(w) = request.work.as_mut() {
+            w.community_id = c.to_string();
+        }
+        app.client.register_person(request).await.expect("register");
+        people.push(id);
+    }
+    let client = |token: String| {
+        hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient::new(
+            authed(app.channel.clone(), &token),
+        )
+    };
+    let get = |id: Uuid| pb::GetPersonRequest {
+        person_id: id.to_string(),
+    };
+    let staff = token_with(
+        Role::CommunityStaff,
+        Scope {
+            community: Some(here.to_string()),
+            ..Scope::default()
+        },
+    );
+    let mut staff = client(staff);
+    staff
+        .get_person(get(people[0]))
+        .await
+        .expect("their own community");
+    let elsewhere = staff
+        .get_person(get(people[1]))
+        .await
+        .expect_err("another community");
+    assert_eq!(elsewhere.code(), Code::PermissionDenied);
+
+    let mut worker = client(token_with(
+        Role::Worker,
+        Scope {
+            person: Some(people[1].to_string()),
+            ..Scope::default()
+        },
+    ));
+    worker.get_person(get(people[1])).await.expect("themselves");
+    worker
+        .export_personal_data(pb::ExportPersonalDataRequest {
+            person_id: people[1].to_string(),
+        })
+        .await
+        .expect("their own data");
+    let other = worker
+        .get_person(get(people[0]))
+        .await
+        .expect_err("someone else");
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let export = worker
+        .export_personal_data(pb::ExportPersonalDataRequest {
+            person_id: people[0].to_string(),
+        })
+        .await
+        .expect_err("someone else's data");
+    assert_eq!(export.code(), Code::PermissionDenied);
+
+    let mut viewer = client(hongxin_runtime::auth::testing::token(Role::DashboardViewer));
+    let none = viewer
+        .get_person(get(people[0]))
+        .await
+        .expect_err("aggregates only");
+    assert_eq!(none.code(), Code::PermissionDenied);
+    let anonymous = hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient::new(
+        app.channel.clone(),
+    )
+    .get_person(get(people[0]))
+    .await
+    .expect_err("no token");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+
+    // The actor of what a token does is the token's subject.
+    let stream =
+        hongxin_domain::CommandHandler::<hongxin_organization::person::PersonDecider>::stream_id(
+            people[0],
+        );
+    let events = app.store.load_stream(&stream).await.expect("events");
+    assert_eq!(events[0].metadata.actor, "person:test-county_admin");
+}
+
+on_both_stores!(data_scope);

@@ -22,8 +22,8 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 struct System {
-    organization: OrganizationServiceClient<Channel>,
-    pipeline: PipelineServiceClient<Channel>,
+    organization: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
+    pipeline: PipelineServiceClient<hongxin_runtime::auth::Authed>,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
     _nats: Option<hongxin_testkit::nats::PrivateNats>,
@@ -79,12 +79,20 @@ async fn start(mode: Mode) -> System {
     .await
     .expect("organization");
     let org_port = organization.port();
-    tokio::spawn(organization.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        organization
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     let directory = Directory::connect_lazy(
         &format!("http://127.0.0.1:{org_port}"),
         Duration::from_secs(3),
     )
-    .expect("directory");
+    .expect("directory")
+    .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
+        hongxin_runtime::auth::testing::authenticator(),
+        "test",
+    ));
     let built = hongxin_pipeline::build(
         "127.0.0.1:0".parse().expect("addr"),
         pipeline_store.clone(),
@@ -102,7 +110,12 @@ async fn start(mode: Mode) -> System {
             .clone()
             .follow(pipeline_store.clone(), shutdown.wait()),
     );
-    tokio::spawn(built.app.run_until_stopped(shutdown.clone()));
+    tokio::spawn(
+        built
+            .app
+            .with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
 
     let (feed, nats) = match mode {
         Mode::Embedded => (
@@ -141,8 +154,12 @@ async fn start(mode: Mode) -> System {
             .run(feed, shutdown.wait()),
     );
     System {
-        organization: OrganizationServiceClient::new(channel(org_port).await),
-        pipeline: PipelineServiceClient::new(channel(pipeline_port).await),
+        organization: OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel(org_port).await,
+        )),
+        pipeline: PipelineServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel(pipeline_port).await,
+        )),
         shutdown,
         _dir: dir,
         _nats: nats,

@@ -32,8 +32,9 @@ use hongxin_proto::grid::v1::grid_service_client::GridServiceClient;
 use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
 use hongxin_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient;
 use hongxin_runtime::Config;
+use hongxin_runtime::auth::Authed;
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use world::World;
 
@@ -73,10 +74,10 @@ pub(crate) struct Options {
 /// The four services' clients, sharing one bound on calls in flight.
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
-    pub(crate) org: OrganizationServiceClient<Channel>,
-    pub(crate) pipeline: PipelineServiceClient<Channel>,
-    pub(crate) grid: GridServiceClient<Channel>,
-    pub(crate) care: CareServiceClient<Channel>,
+    pub(crate) org: OrganizationServiceClient<Authed>,
+    pub(crate) pipeline: PipelineServiceClient<Authed>,
+    pub(crate) grid: GridServiceClient<Authed>,
+    pub(crate) care: CareServiceClient<Authed>,
     permits: Arc<Semaphore>,
     pub(crate) concurrency: usize,
 }
@@ -94,12 +95,15 @@ fn retryable(code: tonic::Code) -> bool {
 }
 
 impl Api {
-    async fn connect(urls: [String; 4], concurrency: usize) -> anyhow::Result<Self> {
-        let channel = |url: &str| -> anyhow::Result<Channel> {
-            Ok(Endpoint::from_shared(url.to_owned())
-                .with_context(|| format!("{url} is not a URL"))?
-                .connect_timeout(Duration::from_secs(5))
-                .connect_lazy())
+    async fn connect(urls: [String; 4], concurrency: usize, token: &str) -> anyhow::Result<Self> {
+        let channel = |url: &str| -> anyhow::Result<Authed> {
+            Ok(hongxin_runtime::auth::authed(
+                Endpoint::from_shared(url.to_owned())
+                    .with_context(|| format!("{url} is not a URL"))?
+                    .connect_timeout(Duration::from_secs(5))
+                    .connect_lazy(),
+                token,
+            ))
         };
         let [org, pipeline, grid, care] = urls;
         Ok(Self {
@@ -253,7 +257,15 @@ pub(crate) async fn run(
         "  organization {}  pipeline {}  grid {}  care {}",
         urls[0], urls[1], urls[2], urls[3]
     );
-    let api = Api::connect(urls, options.concurrency).await?;
+    // The demo acts as the county's administrator, with a token of the
+    // system's own local key (it runs where the system's configuration is).
+    let token = hongxin_runtime::auth::from_config(config)?.mint(
+        "person:demo-qihe-2022",
+        &[hongxin_runtime::auth::Role::CountyAdmin],
+        hongxin_runtime::auth::Scope::default(),
+        Duration::from_secs(3600),
+    )?;
+    let api = Api::connect(urls, options.concurrency, &token).await?;
     let world = World::qihe_2022();
     let started = Instant::now();
 

@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub(crate) struct Running {
-    pub(crate) client: OrganizationServiceClient<Channel>,
+    pub(crate) client: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
     /// "http://127.0.0.1:<port>".
     pub(crate) url: String,
     pub(crate) channel: Channel,
@@ -41,7 +41,10 @@ pub(crate) async fn spawn(config: StoreConfig, dir: Option<tempfile::TempDir>) -
     .expect("bind");
     let port = app.port();
     let shutdown = Shutdown::new();
-    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let server = tokio::spawn(
+        app.with_auth(hongxin_runtime::auth::testing::authenticator())
+            .run_until_stopped(shutdown.clone()),
+    );
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("uri")
         .connect()
@@ -49,7 +52,9 @@ pub(crate) async fn spawn(config: StoreConfig, dir: Option<tempfile::TempDir>) -
         .expect("connect");
     Running {
         url: format!("http://127.0.0.1:{port}"),
-        client: OrganizationServiceClient::new(channel.clone()),
+        client: OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(
+            channel.clone(),
+        )),
         channel,
         store,
         shutdown,
