@@ -156,5 +156,49 @@ async fn the_dashboard_over_grpc_answers_what_the_page_shows() {
         .expect("table")
         .into_inner();
     assert_eq!(again, before);
+
+    // The audit trail: who did what to which record, newest first.
+    let audit = |actor: &str, stream_id: &str, from: &str| pb::QueryAuditRequest {
+        actor: actor.to_owned(),
+        stream_id: stream_id.to_owned(),
+        from: from.to_owned(),
+        to: String::new(),
+        limit: 0,
+    };
+    let all = client
+        .query_audit(audit("test", "", ""))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    assert_eq!(
+        all.len(),
+        4,
+        "four committees registered by the actor \"test\""
+    );
+    assert!(
+        all.iter()
+            .all(|e| e.event_type == "IndustryCommitteeRegistered")
+    );
+    assert!(all.windows(2).all(|w| w[0].recorded_at >= w[1].recorded_at));
+    let one = client
+        .query_audit(audit("", &all[0].stream_id, ""))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    assert_eq!(one.len(), 1);
+    let nobody = client
+        .query_audit(audit("person:nobody", "", ""))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    assert!(nobody.is_empty());
+    let bad = client
+        .query_audit(audit("", "", "yesterday"))
+        .await
+        .expect_err("not a time");
+    assert_eq!(bad.code(), Code::InvalidArgument);
     shutdown.trigger();
 }

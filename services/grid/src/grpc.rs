@@ -28,6 +28,7 @@ pub(crate) struct Api {
     pub(crate) photos: crate::photos::PhotoStore,
     pub(crate) points: crate::recognition_api::Points,
     pub(crate) recognitions: crate::recognition_api::Recognitions,
+    pub(crate) limits: crate::limits::Limits,
 }
 
 pub(crate) use hongxin_runtime::commands::run;
@@ -384,6 +385,8 @@ impl GridService for Api {
                 }));
             }
         }
+        // A retry answered above costs nothing; a new report counts.
+        self.limits.report(&request)?;
         let r = request.into_inner();
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
@@ -692,6 +695,7 @@ impl GridService for Api {
         &self,
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
+        self.limits.vote(&request)?;
         self.vote_impl(request).await
     }
 

@@ -6,6 +6,7 @@ pub mod case;
 pub mod followers;
 pub mod geo;
 pub mod grid;
+mod limits;
 pub mod photos;
 pub mod recognition;
 mod recognition_api;
@@ -73,6 +74,9 @@ pub struct Settings {
     pub points_per_report: i64,
     pub points_per_report_by_grid_worker: i64,
     pub points_daily_cap: i64,
+    /// Reports and votes a caller may make a minute (0: no limit).
+    pub reports_per_minute: u32,
+    pub votes_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -97,6 +101,8 @@ impl Default for Settings {
             points_per_report_by_grid_worker: recognition::PointRules::default()
                 .per_report_by_grid_worker,
             points_daily_cap: recognition::PointRules::default().daily_cap,
+            reports_per_minute: 20,
+            votes_per_minute: 30,
         }
     }
 }
@@ -161,6 +167,7 @@ pub async fn build(
             recognition::RecognitionDecider,
             clock.clone(),
         ),
+        limits: limits::Limits::new(settings.reports_per_minute, settings.votes_per_minute),
     };
     let api = Arc::new(api);
     let open311 = open311::routes(api.clone());

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 struct System {
+    grid_port: u16,
     organization: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
     grid: GridServiceClient<hongxin_runtime::auth::Authed>,
     open311: axum::Router,
@@ -211,6 +212,7 @@ async fn start(postgres: bool) -> System {
             .run_until_stopped(shutdown.clone()),
     );
     System {
+        grid_port: port,
         organization: OrganizationServiceClient::new(hongxin_runtime::auth::testing::admin(
             channel(org_port).await,
         )),
@@ -905,4 +907,69 @@ async fn distributed_photos_while_the_object_store_is_away() {
         .await
         .expect_err("store away");
     assert_eq!(away.code(), Code::Unavailable);
+}
+
+/// A worker's reports and votes are limited per minute; the county's
+/// administrator is not.
+#[tokio::test]
+async fn reports_and_votes_are_limited_per_caller() {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::authenticator};
+    let s = start(false).await;
+    let channel = channel(s.grid_port).await;
+    let worker = |n: u32| {
+        let token = authenticator()
+            .mint(
+                &format!("person:p-{n}"),
+                &[Role::Worker],
+                Scope {
+                    person: Some(format!("p-{n}")),
+                    ..Scope::default()
+                },
+                Duration::from_secs(60),
+            )
+            .expect("token");
+        GridServiceClient::new(authed(channel.clone(), &token))
+    };
+    let bad_report = || pb::ReportCaseRequest {
+        case_id: "not-a-uuid".to_owned(),
+        ..Default::default()
+    };
+    let mut w = worker(1);
+    for i in 0..20 {
+        let e = w.report_case(bad_report()).await.expect_err("bad report");
+        assert_eq!(e.code(), Code::InvalidArgument, "report {i} is judged");
+    }
+    let limited = w.report_case(bad_report()).await.expect_err("limited");
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+    // Another caller is not slowed by the first.
+    let other = worker(2)
+        .report_case(bad_report())
+        .await
+        .expect_err("bad report");
+    assert_eq!(other.code(), Code::InvalidArgument);
+    // Votes likewise.
+    let vote = || pb::VoteRequest {
+        campaign_id: "not-a-uuid".to_owned(),
+        ..Default::default()
+    };
+    let mut v = worker(3);
+    for _ in 0..30 {
+        assert_eq!(
+            v.vote(vote()).await.expect_err("bad vote").code(),
+            Code::InvalidArgument
+        );
+    }
+    assert_eq!(
+        v.vote(vote()).await.expect_err("limited").code(),
+        Code::ResourceExhausted
+    );
+    // The administrator's bulk work is not limited.
+    let mut admin = s.grid.clone();
+    for _ in 0..25 {
+        let e = admin
+            .report_case(bad_report())
+            .await
+            .expect_err("bad report");
+        assert_eq!(e.code(), Code::InvalidArgument);
+    }
 }

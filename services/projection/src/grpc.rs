@@ -92,6 +92,32 @@ fn headline(o: &Value) -> pb::Headline {
     }
 }
 
+/// One row of the audit trail as stored.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    context: String,
+    global_position: i64,
+    stream_id: String,
+    event_type: String,
+    actor: String,
+    correlation_id: String,
+    recorded_at: String,
+}
+
+impl AuditRow {
+    fn into_wire(self) -> pb::AuditEntry {
+        pb::AuditEntry {
+            context: self.context,
+            position: self.global_position as u64,
+            stream_id: self.stream_id,
+            event_type: self.event_type,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
 type FreshnessStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchFreshnessResponse, Status>> + Send>>;
 
@@ -193,6 +219,62 @@ impl DashboardService for Api {
         )
         .take_until(self.shutdown.wait());
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn query_audit(
+        &self,
+        request: Request<pb::QueryAuditRequest>,
+    ) -> Result<Response<pb::QueryAuditResponse>, Status> {
+        let r = request.into_inner();
+        let mut f = hongxin_runtime::fields::Fields::default();
+        let mut bound = |field: &str, raw: &str| {
+            if raw.is_empty() {
+                return String::new();
+            }
+            match chrono::DateTime::parse_from_rfc3339(raw) {
+                Ok(t) => t
+                    .with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                Err(_) => {
+                    f.push(field, "an RFC 3339 time");
+                    String::new()
+                }
+            }
+        };
+        let from = bound("from", &r.from);
+        let to = bound("to", &r.to);
+        if r.limit > 1000 {
+            f.push("limit", "at most 1000");
+        }
+        if r.actor.chars().count() > 200 {
+            f.push("actor", "at most 200 characters");
+        }
+        if r.stream_id.chars().count() > 200 {
+            f.push("stream_id", "at most 200 characters");
+        }
+        f.check()?;
+        let limit = if r.limit == 0 {
+            100
+        } else {
+            i64::from(r.limit)
+        };
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT context, global_position, stream_id, event_type, actor, correlation_id, recorded_at \
+             FROM audit_trail WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR stream_id = $2) \
+             AND ($3 = '' OR recorded_at >= $3) AND ($4 = '' OR recorded_at <= $4) \
+             ORDER BY recorded_at DESC, context, global_position DESC LIMIT $5",
+        )
+        .bind(&r.actor)
+        .bind(&r.stream_id)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&self.projection.pool())
+        .await
+        .map_err(unavailable)?;
+        Ok(Response::new(pb::QueryAuditResponse {
+            entries: rows.into_iter().map(AuditRow::into_wire).collect(),
+        }))
     }
 
     async fn rebuild_read_models(

@@ -85,6 +85,26 @@ async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64,
 }
 
 async fn apply_one(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
+    let recorded_at = e
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO audit_trail (context, global_position, stream_id, event_type, actor, \
+         correlation_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (context, global_position) DO NOTHING",
+    )
+    .bind(&e.context)
+    .bind(e.global_position as i64)
+    .bind(&e.stream_id)
+    .bind(&e.event_type)
+    .bind(&e.actor)
+    .bind(&e.correlation_id)
+    .bind(recorded_at)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, 1) \
          ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + 1",
@@ -367,6 +387,47 @@ async fn apply_to_models(
             sqlx::query("UPDATE people SET erased = 1 WHERE person_id = $1")
                 .bind(c.person_id)
                 .execute(&mut **tx)
+                .await?;
+        }
+        ("organization", "EmploymentRegistrationRecorded") => {
+            let Some(r) = decode::<org::EmploymentRegistrationRecorded>(e) else {
+                return Ok(());
+            };
+            let status = match org::EmploymentRegistrationStatus::try_from(r.status) {
+                Ok(org::EmploymentRegistrationStatus::Cancelled) => "cancelled",
+                _ => "registered",
+            };
+            hr_record(tx, "employment", &r.person_id, &r.record_id, status, 0).await?;
+        }
+        ("organization", "InjuryProtectionEnrolled") => {
+            let Some(r) = decode::<org::InjuryProtectionEnrolled>(e) else {
+                return Ok(());
+            };
+            hr_record(tx, "injury_protection", &r.person_id, &r.record_id, "enrolled", 0).await?;
+        }
+        ("organization", "InjuryClaimRecorded") => {
+            let Some(r) = decode::<org::InjuryClaimRecorded>(e) else {
+                return Ok(());
+            };
+            let status = match org::InjuryClaimStatus::try_from(r.status) {
+                Ok(org::InjuryClaimStatus::Confirmed) => "confirmed",
+                Ok(org::InjuryClaimStatus::Paid) => "paid",
+                Ok(org::InjuryClaimStatus::Refused) => "refused",
+                _ => "reported",
+            };
+            hr_record(tx, "injury_claim", &r.person_id, &r.record_id, status, r.paid_fen).await?;
+        }
+        ("organization", "TrainingSubsidyRecorded") => {
+            let Some(r) = decode::<org::TrainingSubsidyRecorded>(e) else {
+                return Ok(());
+            };
+            let status = match org::TrainingSubsidyStatus::try_from(r.status) {
+                Ok(org::TrainingSubsidyStatus::Approved) => "approved",
+                Ok(org::TrainingSubsidyStatus::Paid) => "paid",
+                Ok(org::TrainingSubsidyStatus::Refused) => "refused",
+                _ => "applied",
+            };
+            hr_record(tx, "training_subsidy", &r.person_id, &r.record_id, status, r.amount_fen)
                 .await?;
         }
         ("organization", "EnterpriseMemberRecorded") => {
@@ -1175,4 +1236,28 @@ mod tests {
         );
         assert!(!super::known_event("organization", "SomethingNew"));
     }
+}
+
+/// The latest status of one of the HR bureau's records.
+async fn hr_record(
+    tx: &mut Transaction<'_, Any>,
+    kind: &str,
+    person_id: &str,
+    record_id: &str,
+    status: &str,
+    amount_fen: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO hr_records (kind, person_id, record_id, status, amount_fen) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, person_id, record_id) \
+         DO UPDATE SET status = excluded.status, amount_fen = excluded.amount_fen",
+    )
+    .bind(kind.to_owned())
+    .bind(person_id.to_owned())
+    .bind(record_id.to_owned())
+    .bind(status.to_owned())
+    .bind(amount_fen)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

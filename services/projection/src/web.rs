@@ -105,6 +105,7 @@ pub(crate) struct Overview {
     vanguard: Vanguard,
     people: People,
     people_by_industry: Vec<PeopleFigures>,
+    hr: HrFigures,
     policy: Vec<PolicyCount>,
     governance: Governance,
     development: Development,
@@ -419,6 +420,21 @@ struct People {
     mobile_members: i64,
 }
 
+/// What the HR bureau reports of the county's workers (imported records,
+/// each at its latest status).
+#[derive(Serialize, sqlx::FromRow)]
+struct HrFigures {
+    /// 灵活就业登记, not cancelled.
+    employment_registered: i64,
+    /// 职业伤害保障 enrolments.
+    injury_protection_enrolled: i64,
+    injury_claims_reported: i64,
+    injury_claims_paid: i64,
+    injury_claims_paid_fen: i64,
+    training_subsidies_paid: i64,
+    training_subsidies_paid_fen: i64,
+}
+
 #[derive(Serialize, sqlx::FromRow)]
 struct PeopleFigures {
     industry: String,
@@ -610,6 +626,19 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
     )
     .fetch_all(&pool)
     .await?;
+    let hr: HrFigures = sqlx::query_as(
+        "SELECT \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'employment' AND status = 'registered' THEN 1 ELSE 0 END), 0) AS BIGINT) AS employment_registered, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'injury_protection' THEN 1 ELSE 0 END), 0) AS BIGINT) AS injury_protection_enrolled, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'injury_claim' THEN 1 ELSE 0 END), 0) AS BIGINT) AS injury_claims_reported, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'injury_claim' AND status = 'paid' THEN 1 ELSE 0 END), 0) AS BIGINT) AS injury_claims_paid, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'injury_claim' AND status = 'paid' THEN amount_fen ELSE 0 END), 0) AS BIGINT) AS injury_claims_paid_fen, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'training_subsidy' AND status = 'paid' THEN 1 ELSE 0 END), 0) AS BIGINT) AS training_subsidies_paid, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'training_subsidy' AND status = 'paid' THEN amount_fen ELSE 0 END), 0) AS BIGINT) AS training_subsidies_paid_fen \
+         FROM hr_records",
+    )
+    .fetch_one(&pool)
+    .await?;
     let report_stations: ReportStations = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM report_stations) AS stations, \
          (SELECT COUNT(*) FROM station_members) AS members",
@@ -759,6 +788,7 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
         vanguard,
         people,
         people_by_industry,
+        hr,
         policy,
         governance,
         development,

@@ -540,6 +540,7 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
         "RebuildReadModels",
         ADMIN,
     ),
+    ("hongxin.dashboard.v1.DashboardService", "QueryAudit", ADMIN),
 ];
 
 /// Health checks and reflection answer anyone.
