@@ -435,6 +435,48 @@ async fn hardship_file_status(s: &System) {
     assert_eq!(heads(s).await, head);
 }
 
+/// The dashboard's read models follow the imported facts: union members,
+/// injury-protection enrolments, subsidies paid in fen.
+async fn dashboard_figures(s: &System) {
+    let projection =
+        hongxin_projection::Projection::open(&hongxin_projection::ProjectionDb::Sqlite {
+            path: s._dir.path().join("projection.db"),
+        })
+        .await
+        .expect("projection");
+    let feed =
+        hongxin_bus::EventFeed::in_process(s.org_store.clone(), "organization", "projection")
+            .await
+            .expect("feed");
+    {
+        let p = projection.clone();
+        let shutdown = s.shutdown.clone();
+        tokio::spawn(async move { p.run("organization", feed, shutdown).await });
+    }
+    let pool = projection.pool();
+    let figures = || async {
+        sqlx::query_as::<_, (i64, i64, i64, i64)>(
+            "SELECT \
+             (SELECT CAST(COALESCE(SUM(union_member), 0) AS BIGINT) FROM people), \
+             (SELECT COUNT(*) FROM hr_records WHERE kind = 'injury_protection'), \
+             (SELECT COUNT(*) FROM hr_records WHERE kind = 'training_subsidy' AND status = 'paid'), \
+             (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM hr_records \
+              WHERE kind = 'training_subsidy' AND status = 'paid')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("figures")
+    };
+    let wanted = (2, 1, 1, 120_050);
+    for _ in 0..100 {
+        if figures().await == wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(figures().await, wanted);
+}
+
 #[tokio::test]
 async fn imports_on_sqlite() {
     let s = start(Mode::Sqlite).await;
@@ -442,6 +484,7 @@ async fn imports_on_sqlite() {
     subsidies_in_gbk(&s).await;
     injury_protection_from_excel(&s).await;
     hardship_file_status(&s).await;
+    dashboard_figures(&s).await;
 }
 
 #[tokio::test]

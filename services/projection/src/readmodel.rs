@@ -403,7 +403,15 @@ async fn apply_to_models(
             let Some(r) = decode::<org::InjuryProtectionEnrolled>(e) else {
                 return Ok(());
             };
-            hr_record(tx, "injury_protection", &r.person_id, &r.record_id, "enrolled", 0).await?;
+            hr_record(
+                tx,
+                "injury_protection",
+                &r.person_id,
+                &r.record_id,
+                "enrolled",
+                0,
+            )
+            .await?;
         }
         ("organization", "InjuryClaimRecorded") => {
             let Some(r) = decode::<org::InjuryClaimRecorded>(e) else {
@@ -415,7 +423,15 @@ async fn apply_to_models(
                 Ok(org::InjuryClaimStatus::Refused) => "refused",
                 _ => "reported",
             };
-            hr_record(tx, "injury_claim", &r.person_id, &r.record_id, status, r.paid_fen).await?;
+            hr_record(
+                tx,
+                "injury_claim",
+                &r.person_id,
+                &r.record_id,
+                status,
+                r.paid_fen,
+            )
+            .await?;
         }
         ("organization", "TrainingSubsidyRecorded") => {
             let Some(r) = decode::<org::TrainingSubsidyRecorded>(e) else {
@@ -427,8 +443,15 @@ async fn apply_to_models(
                 Ok(org::TrainingSubsidyStatus::Refused) => "refused",
                 _ => "applied",
             };
-            hr_record(tx, "training_subsidy", &r.person_id, &r.record_id, status, r.amount_fen)
-                .await?;
+            hr_record(
+                tx,
+                "training_subsidy",
+                &r.person_id,
+                &r.record_id,
+                status,
+                r.amount_fen,
+            )
+            .await?;
         }
         ("organization", "EnterpriseMemberRecorded") => {
             let Some(m) = decode::<org::EnterpriseMemberRecorded>(e) else {
@@ -1222,22 +1245,6 @@ fn fixed_time(raw: &str) -> String {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_contracts_name_the_known_event_types() {
-        assert!(super::known_event("organization", "PersonRegistered"));
-        assert!(super::known_event("grid", "CaseProgressed"));
-        assert!(super::known_event("care", "HardshipApplied"));
-        assert!(super::known_event("pipeline", "CandidateApplied"));
-        assert!(
-            !super::known_event("grid", "PersonRegistered"),
-            "another context's"
-        );
-        assert!(!super::known_event("organization", "SomethingNew"));
-    }
-}
-
 /// The latest status of one of the HR bureau's records.
 async fn hr_record(
     tx: &mut Transaction<'_, Any>,
@@ -1260,4 +1267,20 @@ async fn hr_record(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contracts_name_the_known_event_types() {
+        assert!(super::known_event("organization", "PersonRegistered"));
+        assert!(super::known_event("grid", "CaseProgressed"));
+        assert!(super::known_event("care", "HardshipApplied"));
+        assert!(super::known_event("pipeline", "CandidateApplied"));
+        assert!(
+            !super::known_event("grid", "PersonRegistered"),
+            "another context's"
+        );
+        assert!(!super::known_event("organization", "SomethingNew"));
+    }
 }
