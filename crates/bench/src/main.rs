@@ -6,7 +6,12 @@
 //!   plain single-row INSERT + COMMIT into a table of the same shape;
 //! - relay: events already committed, published to JetStream by the relay;
 //!   the ceiling is plain pipelined JetStream publishes of the same
-//!   messages.
+//!   messages;
+//! - e2e: the real `hongxin` binary, embedded and distributed, under 16 and
+//!   64 gRPC clients: commands per second, command latency, commit to
+//!   visible on the dashboard's live stream, resident memory (`e2e.rs`);
+//! - rebuild: the read models rebuilt from a million events in JetStream
+//!   beside a raw consume of the same stream (`rebuild.rs`).
 //!
 //! Figures are printed as Markdown tables for BENCHMARKS.md.
 
@@ -24,6 +29,10 @@ use hongxin_eventstore::{
 };
 use uuid::Uuid;
 
+mod e2e;
+mod procs;
+mod rebuild;
+
 const PAYLOAD: usize = 256;
 
 #[derive(Parser, Debug)]
@@ -40,6 +49,43 @@ struct Args {
     /// Events the relay measurement publishes.
     #[arg(long, default_value_t = 20_000)]
     relay_events: usize,
+    /// The hongxin binary the end-to-end rows run; by default the one
+    /// beside this benchmark, built first.
+    #[arg(long)]
+    hongxin: Option<std::path::PathBuf>,
+    /// Use the hongxin binary as it is, without `cargo build` first.
+    #[arg(long)]
+    no_build: bool,
+    /// How the end-to-end rows run the system.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [e2e::Mode::Embedded, e2e::Mode::Distributed])]
+    modes: Vec<e2e::Mode>,
+    /// Concurrent gRPC clients of the end-to-end rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
+    clients: Vec<usize>,
+    /// Seconds of load per end-to-end row.
+    #[arg(long, default_value_t = 10)]
+    e2e_seconds: u64,
+    /// A further end-to-end row per mode with 4 clients calling at this
+    /// many commands per second in all (0: none), for the latency of a
+    /// load the read models keep up with.
+    #[arg(long, default_value_t = 100.0)]
+    paced_rate: f64,
+    /// Commands per end-to-end row at most, whatever the time.
+    #[arg(long, default_value_t = 1_000_000)]
+    e2e_max_commands: u64,
+    /// Seconds the read models may take to catch up after an end-to-end row.
+    #[arg(long, default_value_t = 60)]
+    drain_seconds: u64,
+    /// Events in the stream the read models are rebuilt from.
+    #[arg(long, default_value_t = 1_000_000)]
+    rebuild_events: u64,
+    /// The rebuilds measured (source → read models).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [rebuild::Target::JetstreamPostgres, rebuild::Target::JetstreamSqlite, rebuild::Target::StoreSqlite])]
+    rebuild_targets: Vec<rebuild::Target>,
+    /// Seconds a rebuild may run; a rebuild stopped there reports the rate
+    /// of what it had applied.
+    #[arg(long, default_value_t = 240)]
+    rebuild_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -47,6 +93,8 @@ enum What {
     All,
     Append,
     Relay,
+    E2e,
+    Rebuild,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,6 +357,15 @@ fn prost_encode(m: &hongxin_bus::EventEnvelope) -> Vec<u8> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Ctrl-C drops the run, and with it every process and temporary
+    // directory it made.
+    tokio::select! {
+        r = run(args) => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!("# hongxin benchmarks");
     println!();
@@ -357,6 +414,41 @@ async fn main() -> anyhow::Result<()> {
         println!("| relay events/s | raw JetStream publishes/s | relay / raw |");
         println!("|---:|---:|---:|");
         println!("| {relay:.0} | {raw:.0} | {:.0}% |", 100.0 * relay / raw);
+        println!();
+    }
+    if matches!(args.what, What::All | What::E2e) {
+        let settings = e2e::Settings {
+            binary: procs::hongxin_binary(args.hongxin.clone(), !args.no_build)?,
+            seconds: args.e2e_seconds,
+            max_commands: args.e2e_max_commands,
+            drain_seconds: args.drain_seconds,
+        };
+        let mut rows = Vec::new();
+        for &mode in &args.modes {
+            for &clients in &args.clients {
+                eprintln!("e2e: {mode}, {clients} clients");
+                rows.push(e2e::run(mode, clients, e2e::Load::Flat, &settings).await?);
+            }
+            if args.paced_rate > 0.0 {
+                eprintln!("e2e: {mode}, 4 clients at {} commands/s", args.paced_rate);
+                let load = e2e::Load::Paced(args.paced_rate);
+                rows.push(e2e::run(mode, 4, load, &settings).await?);
+            }
+        }
+        e2e::print(&rows, &settings);
+    }
+    if matches!(args.what, What::All | What::Rebuild) && !args.rebuild_targets.is_empty() {
+        eprintln!("rebuild: making {} events", args.rebuild_events);
+        let source = rebuild::make_events(args.rebuild_events, Duration::from_secs(600)).await?;
+        let mut rows = Vec::new();
+        for &target in &args.rebuild_targets {
+            eprintln!("rebuild: {target}");
+            rows.push(
+                rebuild::rebuild(&source, target, Duration::from_secs(args.rebuild_seconds))
+                    .await?,
+            );
+        }
+        rebuild::print(&source, &rows);
     }
     Ok(())
 }
