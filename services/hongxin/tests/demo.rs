@@ -373,4 +373,75 @@ async fn demo_qihe_2022_shows_the_article_in_the_distributed_mode_and_again_afte
     }
     ports.wait().await;
     twice(dir.path(), ports).await;
+
+    // Every event of the scenario crossed NATS: none carries an ID number
+    // or a phone number in clear.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    let mut scanned = 0;
+    for context in ["organization", "pipeline", "care", "grid"] {
+        let name = format!("HONGXIN_{}", context.to_uppercase());
+        let mut stream = js.get_stream(&name).await.expect("stream");
+        let last = stream.info().await.expect("info").state.last_sequence;
+        for seq in 1..=last {
+            let m = stream.get_raw_message(seq).await.expect("message");
+            let found = personal_numbers(&m.payload);
+            assert!(
+                found.is_empty(),
+                "{name} #{seq} ({:?}) carries {found:?} in clear: {:?}",
+                m.headers
+                    .get("Hongxin-Event-Type")
+                    .map(|v| v.as_str().to_owned()),
+                String::from_utf8_lossy(&m.payload)
+            );
+            scanned += 1;
+        }
+    }
+    assert!(
+        scanned > 1000,
+        "the scenario's events were scanned ({scanned})"
+    );
+}
+
+/// ID numbers (18 characters whose GB 11643 check character is right)
+/// and mainland mobile numbers that stand as words of text in `bytes`
+/// (digits inside a hex string, such as a trace id, are not words).
+fn personal_numbers(bytes: &[u8]) -> Vec<String> {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let id_number = |w: &[u8]| {
+        w.len() == 18
+            && w[..17].iter().all(u8::is_ascii_digit)
+            && CHECK[(w[..17]
+                .iter()
+                .zip(WEIGHTS)
+                .map(|(d, k)| u32::from(d - b'0') * k)
+                .sum::<u32>()
+                % 11) as usize]
+                == w[17]
+    };
+    let phone = |w: &[u8]| {
+        w.len() == 11
+            && w[0] == b'1'
+            && (b'3'..=b'9').contains(&w[1])
+            && w.iter().all(u8::is_ascii_digit)
+    };
+    bytes
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| id_number(w) || phone(w))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect()
+}
+
+#[test]
+fn the_scan_finds_what_it_looks_for() {
+    assert_eq!(
+        personal_numbers(b"\x12\x12110101199003074514\x1a"),
+        ["110101199003074514"]
+    );
+    assert_eq!(personal_numbers(b"tel 13800138000."), ["13800138000"]);
+    assert!(personal_numbers(b"2022-05-20 110101199003074515 12345678901").is_empty());
+    assert!(
+        personal_numbers(b"00-3cb4ab8c595b14586688308ada05834b-01").is_empty(),
+        "digits inside a trace id"
+    );
 }
