@@ -63,7 +63,8 @@ pub(crate) struct Options {
     #[arg(long)]
     care_url: Option<String>,
     /// A bearer token for the calls (e.g. from `hongxin token --role
-    /// union_liaison`).
+    /// union_liaison`); without one, the command mints a liaison's token
+    /// of the partner with this configuration's local key.
     #[arg(long, env = "HONGXIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
@@ -80,7 +81,11 @@ pub(crate) async fn run(config: &Config, options: Options) -> anyhow::Result<()>
         .care_url
         .clone()
         .unwrap_or_else(|| format!("http://{}:{}", config.host, config.ports.care));
-    let services = Services::connect_lazy(&organization_url, Some(&care_url), options.token)?;
+    let token = match options.token {
+        Some(token) => token,
+        None => liaison_token(config, kind)?,
+    };
+    let services = Services::connect_lazy(&organization_url, Some(&care_url), Some(token))?;
     let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
     let report = hongxin_imports::import(kind, &bytes, &services, options.dry_run, today).await?;
     let encoding = match report.encoding {
@@ -119,4 +124,23 @@ pub(crate) async fn run(config: &Config, options: Options) -> anyhow::Result<()>
         println!("  (--report report.csv lists every row and why it was rejected)");
     }
     Ok(())
+}
+
+/// A token of the partner's liaison (union or HR bureau: the least the
+/// kind of file needs), signed with the local key; for a command run where
+/// the system's configuration is, as `hongxin demo` is.
+fn liaison_token(config: &Config, kind: Kind) -> anyhow::Result<String> {
+    use hongxin_runtime::auth::{Role, Scope};
+    let role = match kind {
+        Kind::UnionMembers | Kind::UnionHardship => Role::UnionLiaison,
+        Kind::HrEmployment | Kind::HrInjury | Kind::HrInjuryClaims | Kind::HrSubsidy => {
+            Role::HrLiaison
+        }
+    };
+    hongxin_runtime::auth::from_config(config)?.mint(
+        &format!("service:hongxin-import-{}", kind.name()),
+        &[role],
+        Scope::default(),
+        std::time::Duration::from_secs(3600),
+    )
 }
