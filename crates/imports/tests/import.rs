@@ -377,6 +377,51 @@ async fn injury_protection_from_excel(s: &System) {
     assert_eq!(heads(s).await, head);
 }
 
+/// Employment registrations and injury claims, English statuses and
+/// Chinese ones, amounts in yuan with and without decimals.
+async fn employment_and_claims(s: &System) {
+    let wu = register(s, 51, "吴十").await;
+    let id = id_number("19900101", 51);
+    let employment = format!(
+        "登记编号,身份证号,登记状态,登记日期,职业\n\
+         DJ-51,{id},registered,20260110,网约配送员\n\
+         DJ-52,{id},已注销,2026-13-01,\n"
+    );
+    let report = run(s, Kind::HrEmployment, employment.as_bytes(), false).await;
+    assert_eq!(outcomes(&report)[0], (2, Outcome::Accepted), "{report:?}");
+    rejected_because(&report, 3, "malformed date");
+    let claims = format!(
+        "报案编号,身份证号,事故日期,案件状态,状态日期,支付金额（元）\n\
+         GS-51,{id},2026-06-01,已支付,2026-07-01,8800\n\
+         GS-52,{id},2026-06-01,已报案,2026-06-02,\n\
+         GS-53,{id},2026-06-01,已报案,2026-06-02,100\n"
+    );
+    let report = run(s, Kind::HrInjuryClaims, claims.as_bytes(), false).await;
+    assert_eq!(
+        outcomes(&report)[..2],
+        [(2, Outcome::Accepted), (3, Outcome::Accepted)],
+        "{report:?}"
+    );
+    rejected_because(&report, 4, "paid_fen");
+    let events = s
+        .org_store
+        .load_stream(&hongxin_eventstore::StreamId::new("hr_records", wu))
+        .await
+        .expect("stream");
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "EmploymentRegistrationRecorded",
+            "InjuryClaimRecorded",
+            "InjuryClaimRecorded"
+        ]
+    );
+    let paid = <org::InjuryClaimRecorded as prost::Message>::decode(events[1].payload.as_slice())
+        .expect("payload");
+    assert_eq!(paid.paid_fen, 880_000);
+}
+
 /// The union's status of a hardship file reaches the care service's case.
 async fn hardship_file_status(s: &System) {
     let zhou = register(s, 41, "周九").await;
@@ -484,6 +529,7 @@ async fn imports_on_sqlite() {
     subsidies_in_gbk(&s).await;
     injury_protection_from_excel(&s).await;
     hardship_file_status(&s).await;
+    employment_and_claims(&s).await;
     dashboard_figures(&s).await;
 }
 
