@@ -9,24 +9,39 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 pub fn status_of(error: CommandError) -> Status {
     match error {
         CommandError::Invalid(violations) => {
+            // Statuses travel in HTTP/2 headers, whose size is bounded: a
+            // request with thousands of bad items hears of the first few.
+            let shown = &violations[..violations.len().min(MAX_VIOLATIONS)];
             let mut details = ErrorDetails::new();
-            for v in &violations {
-                details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            for v in shown {
+                details.add_bad_request_violation(
+                    bounded(&v.field, 100),
+                    bounded(&v.description, 200),
+                );
             }
-            let summary = violations
+            let mut summary = shown
                 .iter()
-                .map(|v| format!("{}: {}", v.field, v.description))
+                .map(|v| {
+                    format!(
+                        "{}: {}",
+                        bounded(&v.field, 100),
+                        bounded(&v.description, 200)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
+            if violations.len() > shown.len() {
+                summary.push_str(&format!("; and {} more", violations.len() - shown.len()));
+            }
             Status::with_error_details(
                 Code::InvalidArgument,
                 format!("invalid request: {summary}"),
                 details,
             )
         }
-        CommandError::NotFound(m) => Status::not_found(m),
-        CommandError::Rejected(m) => Status::failed_precondition(m),
-        CommandError::Conflict(m) => Status::aborted(m),
+        CommandError::NotFound(m) => Status::not_found(bounded(&m, 500)),
+        CommandError::Rejected(m) => Status::failed_precondition(bounded(&m, 500)),
+        CommandError::Conflict(m) => Status::aborted(bounded(&m, 500)),
         CommandError::Unavailable(source) => {
             tracing::warn!(error = %chain(&*source), "dependency unavailable");
             Status::unavailable("the service is temporarily unavailable; try again")
@@ -35,6 +50,20 @@ pub fn status_of(error: CommandError) -> Status {
             tracing::error!(error = %chain(&*source), "internal error");
             Status::internal("internal error")
         }
+    }
+}
+
+/// Field violations a status carries at most.
+const MAX_VIOLATIONS: usize = 20;
+
+/// At most `chars` characters of `text`, marked when cut.
+fn bounded(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(chars).collect();
+        cut.push('…');
+        cut
     }
 }
 

@@ -126,6 +126,26 @@ const HEADLINE: &[Column] = &[
         "hardship support (fen)",
     ),
     col(
+        "/hr/employment_registered",
+        "灵活就业登记",
+        "flexible-employment registrations",
+    ),
+    col(
+        "/hr/injury_protection_enrolled",
+        "职业伤害保障参保",
+        "injury-protection enrolments",
+    ),
+    col(
+        "/hr/injury_claims_paid_fen",
+        "职业伤害赔付(分)",
+        "injury claims paid (fen)",
+    ),
+    col(
+        "/hr/training_subsidies_paid_fen",
+        "培训补贴(分)",
+        "training subsidies paid (fen)",
+    ),
+    col(
         "/service/supplies_value_fen",
         "发放物资价值(分)",
         "supplies handed out (fen)",
