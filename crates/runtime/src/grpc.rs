@@ -49,6 +49,7 @@ pub async fn serve(
     routes: Routes,
     service_names: &[&str],
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -78,7 +79,13 @@ pub async fn serve(
             }
         }
     };
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .context("the TLS configuration is not usable")?;
+    }
+    let server = builder
         .layer(CorrelationLayer)
         .layer(crate::auth::AuthLayer::new(auth))
         .add_routes(routes)
@@ -199,6 +206,7 @@ pub struct GrpcApp {
     names: Vec<&'static str>,
     grace: Duration,
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl GrpcApp {
@@ -216,7 +224,15 @@ impl GrpcApp {
             names: names.to_vec(),
             grace,
             auth: None,
+            tls: None,
         })
+    }
+
+    /// Serves TLS and asks callers for a client certificate of the
+    /// deployment's CA (mutual TLS).
+    pub fn with_tls(mut self, tls: Option<&crate::tls::Tls>) -> Self {
+        self.tls = tls.map(crate::tls::Tls::server);
+        self
     }
 
     /// Checks the bearer token of every call with `auth` (see
@@ -237,6 +253,7 @@ impl GrpcApp {
             self.routes,
             &self.names,
             self.auth,
+            self.tls,
             shutdown,
             self.grace,
         )

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod http;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use context::command_context;

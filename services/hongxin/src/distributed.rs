@@ -70,15 +70,27 @@ async fn with_relay(
     Ok((store, js))
 }
 
+/// The organization service's URL: `https` when the services speak
+/// mutual TLS and no URL is configured.
+fn organization_url(config: &Config, tls: Option<&hongxin_runtime::tls::Tls>) -> String {
+    let url = config.organization_url();
+    match (tls, url.strip_prefix("http://")) {
+        (Some(_), Some(rest)) if config.organization_url.is_none() => format!("https://{rest}"),
+        _ => url,
+    }
+}
+
 /// How a service reaches the organization service.
 fn directory(
     config: &Config,
     auth: &Arc<hongxin_runtime::auth::Authenticator>,
+    tls: Option<&hongxin_runtime::tls::Tls>,
     service: Service,
 ) -> anyhow::Result<hongxin_organization::client::Directory> {
-    Ok(hongxin_organization::client::Directory::connect_lazy(
-        &config.organization_url(),
+    Ok(hongxin_organization::client::Directory::connect_lazy_tls(
+        &organization_url(config, tls),
         crate::embedded::DIRECTORY_DEADLINE,
+        tls,
     )?
     .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
         auth.clone(),
@@ -106,6 +118,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let auth = hongxin_runtime::auth::from_config(&config)?;
+    let tls = hongxin_runtime::tls::Tls::from_config(&config)?;
     let mut tasks = tokio::task::JoinSet::new();
     // What a service process serves over HTTP besides its metrics.
     let mut http_routes = hongxin_runtime::http::ops_routes();
@@ -150,6 +163,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             println!("organization: grpc://{}:{}", config.host, app.port());
             tasks.spawn(
                 app.with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             Some(config.ports.metrics)
@@ -160,7 +174,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 .context("the [pipeline] section of the configuration is not valid")?;
             let (store, _) =
                 with_relay(&config, hongxin_pipeline::CONTEXT, &mut tasks, &shutdown).await?;
-            let directory = directory(&config, &auth, service)?;
+            let directory = directory(&config, &auth, tls.as_ref(), service)?;
             let built = hongxin_pipeline::build(
                 SocketAddr::new(config.host, config.ports.pipeline),
                 store.clone(),
@@ -183,6 +197,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 built
                     .app
                     .with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             Some(config.ports.metrics)
@@ -223,7 +238,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                     Ok(())
                 }
             });
-            let directory = directory(&config, &auth, service)?;
+            let directory = directory(&config, &auth, tls.as_ref(), service)?;
             let built = hongxin_care::build(
                 SocketAddr::new(config.host, config.ports.care),
                 store.clone(),
@@ -246,6 +261,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 built
                     .app
                     .with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             Some(config.ports.metrics)
@@ -256,7 +272,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 .context("the [grid] section of the configuration is not valid")?;
             let (store, _) =
                 with_relay(&config, hongxin_grid::CONTEXT, &mut tasks, &shutdown).await?;
-            let directory = directory(&config, &auth, service)?;
+            let directory = directory(&config, &auth, tls.as_ref(), service)?;
             // Every grid process must see every photo: an S3-compatible
             // bucket, or else a directory they share (a mounted volume).
             let photos = match &settings.s3 {
@@ -297,6 +313,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 built
                     .app
                     .with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             Some(config.ports.metrics)
@@ -308,9 +325,10 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let (store, js) =
                 with_relay(&config, hongxin_integration::CONTEXT, &mut tasks, &shutdown).await?;
             let vault = crate::keys::vault(&config, &store)?;
-            let registry = hongxin_integration::Registry::connect_lazy(
-                &config.organization_url(),
+            let registry = hongxin_integration::Registry::connect_lazy_tls(
+                &organization_url(&config, tls.as_ref()),
                 crate::embedded::DIRECTORY_DEADLINE,
+                tls.as_ref(),
             )?
             .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
                 auth.clone(),
@@ -346,6 +364,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 built
                     .app
                     .with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             Some(config.ports.metrics)
@@ -405,6 +424,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             println!("projection: grpc://{}:{}", config.host, app.port());
             tasks.spawn(
                 app.with_auth(auth.clone())
+                    .with_tls(tls.as_ref())
                     .run_until_stopped(shutdown.clone()),
             );
             let router = hongxin_runtime::http::dashboard(

@@ -42,10 +42,25 @@ impl Directory {
     /// Connects lazily to `url` (e.g. "http://127.0.0.1:50051"); each call
     /// gives up after `deadline`.
     pub fn connect_lazy(url: &str, deadline: Duration) -> Result<Self, CommandError> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
+        Self::connect_lazy_tls(url, deadline, None)
+    }
+
+    /// As [`Directory::connect_lazy`], over mutual TLS when `tls` is given
+    /// (an `https://` URL).
+    pub fn connect_lazy_tls(
+        url: &str,
+        deadline: Duration,
+        tls: Option<&hongxin_runtime::tls::Tls>,
+    ) -> Result<Self, CommandError> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| CommandError::Internal(Box::new(e)))?
             .connect_timeout(deadline)
             .timeout(deadline);
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls.client())
+                .map_err(|e| CommandError::Internal(Box::new(e)))?;
+        }
         Ok(Self {
             client: OrganizationServiceClient::new(endpoint.connect_lazy()),
             deadline,
