@@ -4,6 +4,8 @@ CARGO ?= cargo
 BUF_VERSION := 1.75.0
 TOOLS := .tools
 BUF := $(TOOLS)/node_modules/.bin/buf
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(TOOLS)/cargo/bin/cargo-deny
 ECHARTS_VERSION := 6.1.0
 ECHARTS_VENDORED := services/projection/web/vendor/echarts.min.js
 
@@ -25,11 +27,13 @@ test:
 	fi
 	@bash tests/browser/run.sh
 
-## rustfmt, clippy with warnings denied, buf lint on proto/.
-lint: $(BUF)
+## rustfmt, clippy with warnings denied, buf lint on proto/, and the
+## dependencies' licences and sources (cargo deny, deny.toml).
+lint: $(BUF) $(CARGO_DENY)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd proto && ../$(BUF) lint
+	$(CARGO_DENY) --log-level error check licenses bans sources
 
 ## Event store and relay throughput beside raw ceilings; see BENCHMARKS.md.
 bench:
@@ -47,6 +51,10 @@ $(BUF):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
 buf: $(BUF)
+
+# cargo-deny from crates.io, built once into .tools/.
+$(CARGO_DENY):
+	$(CARGO) install --quiet --locked cargo-deny@$(CARGO_DENY_VERSION) --root $(TOOLS)/cargo
 
 ## Apache ECharts for the dashboard, from the npm registry into .tools/, then
 ## copied beside the page (the vendored file is committed; no CDN at run time).

@@ -92,6 +92,8 @@ pub(crate) enum Service {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Several TLS backends are compiled in; the process uses one.
+    hongxin_runtime::tls::install_crypto_provider();
     let config = Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
