@@ -439,7 +439,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if matches!(args.what, What::All | What::Rebuild) && !args.rebuild_targets.is_empty() {
         eprintln!("rebuild: making {} events", args.rebuild_events);
-        let source = rebuild::make_events(args.rebuild_events, Duration::from_secs(600)).await?;
+        let source = rebuild::make_events(args.rebuild_events, Duration::from_secs(300)).await?;
         let mut rows = Vec::new();
         for &target in &args.rebuild_targets {
             eprintln!("rebuild: {target}");

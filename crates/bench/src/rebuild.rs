@@ -237,7 +237,13 @@ pub(crate) async fn make_events(n: u64, limit: Duration) -> anyhow::Result<Sourc
     .await;
     let publish_seconds = started.elapsed().as_secs_f64();
     let _ = stop_relay.send(());
-    let _ = relay_task.await;
+    if tokio::time::timeout(Duration::from_secs(30), relay_task)
+        .await
+        .is_err()
+    {
+        eprintln!("the relay did not stop in time; it is dropped");
+    }
+    eprintln!("rebuild: {n} events in JetStream");
     published
         .context("the relay did not publish every event in time")?
         .context("the relay stopped")?;
@@ -262,20 +268,25 @@ pub(crate) async fn raw_consume(source: &Source) -> anyhow::Result<f64> {
         .await
         .context("no organization stream")?;
     let started = Instant::now();
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
+    let consumer = tokio::time::timeout(IDLE, stream.create_consumer(OrderedConfig::default()))
         .await
+        .context("creating an ordered consumer took too long")?
         .context("failed to create an ordered consumer")?;
-    let mut messages = consumer.messages().await?;
+    let mut messages = tokio::time::timeout(IDLE, consumer.messages())
+        .await
+        .context("the ordered consumer did not start")??;
     let mut count = 0u64;
     let mut bytes = 0usize;
     while count < source.events {
         let m = tokio::time::timeout(IDLE, messages.next())
             .await
-            .context("the stream stopped delivering")?
+            .with_context(|| format!("the stream stopped delivering after {count} messages"))?
             .context("the stream ended early")??;
         bytes += m.payload.len();
         count += 1;
+        if count.is_multiple_of(100_000) {
+            eprintln!("raw consume: {count}");
+        }
     }
     // Counted so the work is not optimised away; also a sanity check.
     anyhow::ensure!(bytes > 0, "empty messages");
