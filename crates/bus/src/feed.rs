@@ -182,6 +182,28 @@ enum Ack {
     },
 }
 
+/// Confirms a run of deliveries of one feed, handled in order: on
+/// JetStream each is acknowledged (concurrently); in process, the last one's
+/// checkpoint covers those before it.
+pub async fn ack_all(deliveries: Vec<Delivery>) -> Result<(), BusError> {
+    let mut jetstream = Vec::new();
+    let mut last_in_process = None;
+    for d in deliveries {
+        if matches!(d.ack, Ack::JetStream(_)) {
+            jetstream.push(d.ack());
+        } else {
+            last_in_process = Some(d);
+        }
+    }
+    for result in futures::future::join_all(jetstream).await {
+        result?;
+    }
+    if let Some(d) = last_in_process {
+        d.ack().await?;
+    }
+    Ok(())
+}
+
 impl Delivery {
     /// Confirms the event is handled; it will not come again.
     pub async fn ack(self) -> Result<(), BusError> {

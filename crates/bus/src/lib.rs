@@ -21,7 +21,7 @@ pub use envelope::{
     HEADER_EVENT_TYPE, HEADER_GLOBAL_POSITION, HEADER_SCHEMA_VERSION, HEADER_STREAM,
     HEADER_STREAM_VERSION, envelope_of, stream_name, subject_of,
 };
-pub use feed::{Delivery, EventFeed};
+pub use feed::{Delivery, EventFeed, ack_all};
 pub use jetstream::{BusError, JetStreamSettings, ensure_stream};
 pub use relay::{OutboxRelay, RelayStatus};
 pub use tail::tail;

@@ -78,6 +78,11 @@ pub struct Projection {
     retiring: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Deliveries applied in one transaction at most, and how long the runner
+/// waits for one more that the feed says is there.
+const LIVE_BATCH: usize = 500;
+const GATHER: Duration = Duration::from_millis(5);
+
 /// How long the replaced read models stay open for readers that took them
 /// just before a swap.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -342,7 +347,22 @@ impl Projection {
             match next {
                 Ok(delivery) => {
                     backoff = Duration::from_millis(100);
-                    self.handle(context, delivery).await;
+                    // What is already waiting goes into the same
+                    // transaction: a burst of commands costs one commit.
+                    let mut batch = vec![delivery];
+                    while batch.len() < LIVE_BATCH && batch.last().is_some_and(|d| d.pending > 0) {
+                        match tokio::time::timeout(GATHER, feed.next()).await {
+                            Ok(Ok(more)) => batch.push(more),
+                            Ok(Err(_)) | Err(_) => break,
+                        }
+                    }
+                    if batch.len() == 1 {
+                        if let Some(delivery) = batch.pop() {
+                            self.handle(context, delivery).await;
+                        }
+                    } else {
+                        self.handle_batch(context, batch).await;
+                    }
                 }
                 Err(hongxin_bus::BusError::Closed) => return,
                 Err(e) => {
@@ -355,6 +375,90 @@ impl Projection {
                 }
             }
         }
+    }
+
+    /// Applies consecutive deliveries in one transaction (a span continuing
+    /// the first event's trace); those after a gap come again.
+    async fn handle_batch(&self, context: &str, batch: Vec<Delivery>) {
+        let span = tracing::info_span!(
+            "project_batch",
+            context,
+            events = batch.len(),
+            first_position = batch[0].envelope.global_position,
+        );
+        hongxin_runtime::context::continue_trace(
+            &span,
+            &batch[0].envelope.traceparent,
+            &batch[0].envelope.tracestate,
+        );
+        async {
+            let envelopes: Vec<hongxin_bus::EventEnvelope> =
+                batch.iter().map(|d| d.envelope.clone()).collect();
+            let applied = {
+                let _applying = self.applying.lock().await;
+                readmodel::apply_batch(&self.pool(), &envelopes).await
+            };
+            let done = match applied {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(context, error = %e, "read-model update failed; will retry");
+                    for d in batch {
+                        let _ = d.nak(Duration::from_millis(500)).await;
+                    }
+                    return;
+                }
+            };
+            let (last, pending, recorded_at) = match batch.get(done.saturating_sub(1)) {
+                Some(d) if done > 0 => (
+                    d.envelope.global_position,
+                    batch.last().map_or(0, |l| l.pending) + (batch.len() - done) as u64,
+                    d.envelope.recorded_at.as_ref().map_or(0, |t| t.seconds),
+                ),
+                _ => (
+                    0,
+                    batch.last().map_or(0, |l| l.pending) + batch.len() as u64,
+                    0,
+                ),
+            };
+            let mut batch = batch;
+            let later = batch.split_off(done.min(batch.len()));
+            if let Err(e) = hongxin_bus::ack_all(batch).await {
+                // The effect is committed; a redelivery will be a no-op.
+                tracing::warn!(context, error = %e, "ack failed");
+            }
+            let gap = !later.is_empty();
+            if gap {
+                tracing::warn!(
+                    context,
+                    "events arrived before an earlier one; waiting for it"
+                );
+                metrics::counter!("hongxin_projection_gaps_total", "context" => context.to_owned())
+                    .increment(1);
+                for d in later {
+                    let _ = d.nak(Duration::from_millis(200)).await;
+                }
+            }
+            let lag = if pending == 0 || recorded_at == 0 {
+                0.0
+            } else {
+                (chrono::Utc::now().timestamp() - recorded_at).max(0) as f64
+            };
+            {
+                let mut map = self.freshness.write().unwrap_or_else(|p| p.into_inner());
+                let f = map.entry(context.to_owned()).or_default();
+                f.position = f.position.max(last);
+                f.pending = pending;
+                f.lag_seconds = lag;
+                f.gap = gap;
+            }
+            metrics::gauge!("hongxin_projection_lag_events", "context" => context.to_owned())
+                .set(pending as f64);
+            metrics::gauge!("hongxin_projection_lag_seconds", "context" => context.to_owned())
+                .set(lag);
+            self.changes.send_modify(|n| *n += 1);
+        }
+        .instrument(span)
+        .await;
     }
 
     /// Applies one delivery in a span that continues the event's trace.

@@ -41,8 +41,10 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
 }
 
 /// Applies consecutive events of one context in one transaction, with the
-/// checkpoint of the last (a rebuild's batches): events at or below the
-/// checkpoint are skipped, and the batch stops at a gap. The number applied.
+/// checkpoint of the last (a burst of live deliveries, a rebuild's batch):
+/// events at or below the checkpoint are skipped (redeliveries), and the
+/// batch stops at a gap. Returns how many of `events`, from the first, are
+/// done — applied now or before; those after them must come again.
 pub(crate) async fn apply_batch(
     pool: &AnyPool,
     events: &[EventEnvelope],
@@ -53,26 +55,26 @@ pub(crate) async fn apply_batch(
     let mut tx = pool.begin().await?;
     let mut last = checkpoint(&mut tx, &first.context).await?;
     let mut applied = None;
+    let mut done = 0;
     for e in events {
-        if e.context != first.context || e.global_position <= last {
-            continue;
-        }
-        if e.global_position != last + 1 {
+        if e.context != first.context {
             break;
         }
-        apply_one(&mut tx, e).await?;
-        last = e.global_position;
-        applied = Some(e);
+        if e.global_position > last {
+            if e.global_position != last + 1 {
+                break;
+            }
+            apply_one(&mut tx, e).await?;
+            last = e.global_position;
+            applied = Some(e);
+        }
+        done += 1;
     }
-    let Some(e) = applied else {
-        return Ok(0);
-    };
-    save_checkpoint(&mut tx, e).await?;
-    tx.commit().await?;
-    Ok(events
-        .iter()
-        .filter(|x| x.global_position <= e.global_position)
-        .count())
+    if let Some(e) = applied {
+        save_checkpoint(&mut tx, e).await?;
+        tx.commit().await?;
+    }
+    Ok(done)
 }
 
 async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64, sqlx::Error> {
