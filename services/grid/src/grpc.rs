@@ -98,6 +98,50 @@ impl Api {
         Ok(ids)
     }
 
+    /// Refuses a caller whose data scope does not reach the case: a
+    /// department officer reaches the cases dispatched to the department,
+    /// community staff the cases in their community's grids, a worker or
+    /// grid worker their own reports. An unknown case passes, for the
+    /// command to answer `NotFound`.
+    async fn check_case_reach<T>(&self, request: &Request<T>, id: Uuid) -> Result<(), Status> {
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(());
+        };
+        if caller.has(Role::CountyAdmin) || caller.has(Role::Service) {
+            return Ok(());
+        }
+        let loaded = self
+            .cases
+            .load(&CommandHandler::<CaseDecider>::stream_id(id))
+            .await
+            .map_err(status_of)?;
+        let Some(c) = loaded.state.0 else {
+            return Ok(());
+        };
+        let community = match c.report.grid {
+            Some(grid) => self
+                .grids
+                .load(&CommandHandler::<GridDecider>::stream_id(grid))
+                .await
+                .map_err(status_of)?
+                .state
+                .0
+                .map(|g| g.community_id.to_string()),
+            None => None,
+        };
+        let reporter = c.report.reporter.to_string();
+        hongxin_runtime::auth::check_reach(
+            request,
+            &Record {
+                person: Some(&reporter),
+                community: community.as_deref(),
+                industry: None,
+                department: c.department.as_deref(),
+            },
+        )
+    }
+
     async fn case_view(&self, id: Uuid) -> Result<pb::Case, Status> {
         let loaded = self
             .cases
@@ -458,6 +502,9 @@ impl GridService for Api {
         request: Request<pb::ActOnCaseRequest>,
     ) -> Result<Response<pb::ActOnCaseResponse>, Status> {
         let ctx = command_context(&request);
+        if let Ok(id) = Uuid::parse_str(&request.get_ref().case_id) {
+            self.check_case_reach(&request, id).await?;
+        }
         let r = request.into_inner();
         let mut f = Fields::default();
         let id = f.id("case_id", &r.case_id);
@@ -564,6 +611,9 @@ impl GridService for Api {
         request: Request<pb::RateCaseRequest>,
     ) -> Result<Response<pb::RateCaseResponse>, Status> {
         let ctx = command_context(&request);
+        if let Ok(id) = Uuid::parse_str(&request.get_ref().case_id) {
+            self.check_case_reach(&request, id).await?;
+        }
         let r = request.into_inner();
         let mut f = Fields::default();
         let Some(id) = f.id("case_id", &r.case_id) else {
@@ -590,6 +640,7 @@ impl GridService for Api {
         let Some(id) = f.id("case_id", &request.get_ref().case_id) else {
             return Err(f.fail());
         };
+        self.check_case_reach(&request, id).await?;
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(self.case_view(id).await?),
         }))

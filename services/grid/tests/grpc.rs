@@ -973,3 +973,107 @@ async fn reports_and_votes_are_limited_per_caller() {
         assert_eq!(e.code(), Code::InvalidArgument);
     }
 }
+
+/// Data scope on cases: a department officer reaches the cases dispatched
+/// to the department, a worker their own reports, and no others.
+#[tokio::test]
+async fn officers_and_workers_reach_their_own_cases_only() {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let mut s = start(false).await;
+    s.grid
+        .define_case_category(pb::DefineCaseCategoryRequest {
+            code: "garbage_pile".to_owned(),
+            name: "垃圾堆放".to_owned(),
+            sla_hours: 4,
+            default_department: "县城市管理局".to_owned(),
+        })
+        .await
+        .expect("category");
+    let reporter = person(&mut s, 7).await;
+    let case_id = Uuid::now_v7().to_string();
+    s.grid
+        .report_case(pb::ReportCaseRequest {
+            case_id: case_id.clone(),
+            category: "garbage_pile".to_owned(),
+            point: Some(wire(116.76, 36.79)),
+            datum: pb::Datum::Wgs84 as i32,
+            description: "路边垃圾".to_owned(),
+            reporter_person_id: reporter.to_string(),
+            photo_ids: Vec::new(),
+        })
+        .await
+        .expect("report");
+    for action in [pb::CaseAction::Accept, pb::CaseAction::Dispatch] {
+        s.grid
+            .act_on_case(act(&case_id, action, ""))
+            .await
+            .expect("step");
+    }
+    let channel = channel(s.grid_port).await;
+    let client = |role: Role, scope: Scope| {
+        GridServiceClient::new(authed(channel.clone(), &token_with(role, scope)))
+    };
+    let get = || pb::GetCaseRequest {
+        case_id: case_id.clone(),
+    };
+    let mut officer = client(
+        Role::DepartmentOfficer,
+        Scope {
+            department: Some("县城市管理局".to_owned()),
+            ..Scope::default()
+        },
+    );
+    officer
+        .get_case(get())
+        .await
+        .expect("its department's case");
+    officer
+        .act_on_case(act(&case_id, pb::CaseAction::Acknowledge, "收到"))
+        .await
+        .expect("and acts on it");
+    let mut elsewhere = client(
+        Role::DepartmentOfficer,
+        Scope {
+            department: Some("县住建局".to_owned()),
+            ..Scope::default()
+        },
+    );
+    let denied = elsewhere
+        .get_case(get())
+        .await
+        .expect_err("another department");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = elsewhere
+        .act_on_case(act(&case_id, pb::CaseAction::Resolve, "x"))
+        .await
+        .expect_err("another department");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut own = client(
+        Role::Worker,
+        Scope {
+            person: Some(reporter.to_string()),
+            ..Scope::default()
+        },
+    );
+    own.get_case(get()).await.expect("their own report");
+    let mut other = client(
+        Role::Worker,
+        Scope {
+            person: Some(Uuid::now_v7().to_string()),
+            ..Scope::default()
+        },
+    );
+    let denied = other
+        .get_case(get())
+        .await
+        .expect_err("someone else's report");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = other
+        .rate_case(pb::RateCaseRequest {
+            case_id: case_id.clone(),
+            rating: 1,
+        })
+        .await
+        .expect_err("someone else's report");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}

@@ -1,6 +1,10 @@
 //! The `hongxin` binary as people and operators run it: real processes,
 //! killed and restarted.
 
+mod common;
+
+use common::{LOCAL_KEY, admin_token, hongxin};
+
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,43 +17,6 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The local signing key the spawned processes are given, so the test can
-/// mint the tokens they accept.
-const LOCAL_KEY: &str = "aG9uZ3hpbiB0ZXN0czogYSBsb2NhbCBrZXkgb2YgMzIrIGJ5dGVz";
-
-/// A county administrator's token for the spawned processes.
-fn admin_token() -> String {
-    use base64::Engine as _;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(LOCAL_KEY)
-        .expect("base64");
-    hongxin_runtime::auth::Authenticator::with_secret("hongxin", "hongxin", &key)
-        .expect("authenticator")
-        .mint(
-            "person:test-admin",
-            &[hongxin_runtime::auth::Role::CountyAdmin],
-            hongxin_runtime::auth::Scope::default(),
-            Duration::from_secs(3600),
-        )
-        .expect("token")
-}
-
-fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
-        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start hongxin")
-}
 
 async fn client(port: u16) -> OrganizationServiceClient<hongxin_runtime::auth::Authed> {
     wait_for_port(port).await.expect("gRPC port");

@@ -2,6 +2,10 @@
 //! distributed: the dashboard shows every figure of the article, and a
 //! second run changes none.
 
+mod common;
+
+use common::{LOCAL_KEY, hongxin};
+
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -9,31 +13,11 @@ use std::time::{Duration, Instant};
 use hongxin_testkit::{free_port, nats::wait_for_port};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// How long the system may take to start, the demo to run, and the
 /// dashboard to catch up.
 const WAIT: Duration = Duration::from_secs(180);
-
-/// The local signing key the spawned processes are given, so the test can
-/// mint the tokens they accept.
-const LOCAL_KEY: &str = "aG9uZ3hpbiB0ZXN0czogYSBsb2NhbCBrZXkgb2YgMzIrIGJ5dGVz";
-
-fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hongxin"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("HONGXIN_TELEMETRY__LOG_FILTER", "warn")
-        .env("HONGXIN_AUTH__LOCAL_KEY", LOCAL_KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start hongxin")
-}
 
 /// A plain HTTP/1.0 GET, enough for the dashboard's JSON.
 async fn get(port: u16, path: &str) -> Option<String> {

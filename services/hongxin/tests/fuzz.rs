@@ -8,6 +8,10 @@
 //! `HONGXIN_FUZZ_SEED` (default random, printed) so a failure can be
 //! replayed.
 
+mod common;
+
+use common::{LOCAL_KEY, admin_token};
+
 use std::process::Stdio;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -20,25 +24,6 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tokio::process::{Child, Command};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-
-/// The local signing key the spawned process is given.
-const LOCAL_KEY: &str = "aG9uZ3hpbiBmdXp6OiBhIGxvY2FsIGtleSBvZiAzMisgYnl0ZXM=";
-
-fn admin_token() -> String {
-    use base64::Engine as _;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(LOCAL_KEY)
-        .expect("base64");
-    hongxin_runtime::auth::Authenticator::with_secret("hongxin", "hongxin", &key)
-        .expect("authenticator")
-        .mint(
-            "person:fuzz",
-            &[hongxin_runtime::auth::Role::CountyAdmin],
-            hongxin_runtime::auth::Scope::default(),
-            Duration::from_secs(3600),
-        )
-        .expect("token")
-}
 
 /// Bytes in, bytes out: requests are encoded here from the descriptors.
 #[derive(Clone, Copy, Debug, Default)]
