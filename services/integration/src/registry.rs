@@ -8,10 +8,8 @@
 use std::time::Duration;
 
 use hongxin_domain::CommandError;
+use hongxin_organization::client::Directory;
 use hongxin_proto::organization::v1 as org;
-use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
 use uuid::Uuid;
 
 /// A person's real-name record, as the union and the HR bureau keep them.
@@ -57,18 +55,15 @@ pub struct Person {
     pub work: Work,
 }
 
-/// A client of the organization service, each call within a deadline.
+/// What the integration asks the organization service, through its client
+/// for other services (deadlines, service identity, TLS, error mapping).
 #[derive(Clone, Debug)]
-pub struct Registry {
-    client: OrganizationServiceClient<Channel>,
-    deadline: Duration,
-    identity: Option<hongxin_runtime::auth::ServiceIdentity>,
-}
+pub struct Registry(Directory);
 
 impl Registry {
     /// Connects lazily to `url`, e.g. "http://127.0.0.1:50051".
     pub fn connect_lazy(url: &str, deadline: Duration) -> Result<Self, CommandError> {
-        Self::connect_lazy_tls(url, deadline, None)
+        Directory::connect_lazy(url, deadline).map(Self)
     }
 
     /// As [`Registry::connect_lazy`], over mutual TLS when `tls` is given.
@@ -77,62 +72,21 @@ impl Registry {
         deadline: Duration,
         tls: Option<&hongxin_runtime::tls::Tls>,
     ) -> Result<Self, CommandError> {
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| CommandError::Internal(Box::new(e)))?
-            .connect_timeout(deadline)
-            .timeout(deadline);
-        if let Some(tls) = tls {
-            endpoint = endpoint
-                .tls_config(tls.client())
-                .map_err(|e| CommandError::Internal(Box::new(e)))?;
-        }
-        Ok(Self {
-            client: OrganizationServiceClient::new(endpoint.connect_lazy()),
-            deadline,
-            identity: None,
-        })
+        Directory::connect_lazy_tls(url, deadline, tls).map(Self)
     }
 
     /// Calls as `identity` (the organization service answers no call
     /// without a token).
-    pub fn with_identity(mut self, identity: hongxin_runtime::auth::ServiceIdentity) -> Self {
-        self.identity = Some(identity);
-        self
-    }
-
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.deadline);
-        if let Some(value) = self
-            .identity
-            .as_ref()
-            .and_then(|i| i.authorization())
-            .and_then(|v| v.parse().ok())
-        {
-            request.metadata_mut().insert("authorization", value);
-        }
-        request
+    pub fn with_identity(self, identity: hongxin_runtime::auth::ServiceIdentity) -> Self {
+        Self(self.0.with_identity(identity))
     }
 
     /// The person with their real-name record in clear (the registry's
     /// export); `None` when the registry does not know them.
     pub async fn person(&self, id: Uuid) -> Result<Option<Person>, CommandError> {
-        let request = self.request(org::ExportPersonalDataRequest {
-            person_id: id.to_string(),
-        });
-        let mut client = self.client.clone();
-        let call = client.export_personal_data(request);
-        let answer =
-            match tokio::time::timeout(self.deadline + Duration::from_millis(100), call).await {
-                Ok(Ok(r)) => r.into_inner(),
-                Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
-                Ok(Err(status)) => return Err(error_of(&status)),
-                Err(_) => {
-                    return Err(CommandError::Unavailable(
-                        "the organization service did not answer in time".into(),
-                    ));
-                }
-            };
+        let Some(answer) = self.0.export_personal_data(id).await? else {
+            return Ok(None);
+        };
         let Some(p) = answer.person else {
             return Ok(None);
         };
@@ -148,34 +102,10 @@ impl Registry {
             work: Work::of(p.work.as_ref()),
         }))
     }
-}
 
-impl Registry {
     /// Where the person works (the masked record; nothing personal); `None`
     /// when the registry does not know them.
     pub async fn work(&self, id: Uuid) -> Result<Option<Work>, CommandError> {
-        let request = self.request(org::GetPersonRequest {
-            person_id: id.to_string(),
-        });
-        let mut client = self.client.clone();
-        let call = client.get_person(request);
-        match tokio::time::timeout(self.deadline + Duration::from_millis(100), call).await {
-            Ok(Ok(r)) => Ok(r.into_inner().person.map(|p| Work::of(p.work.as_ref()))),
-            Ok(Err(status)) if status.code() == Code::NotFound => Ok(None),
-            Ok(Err(status)) => Err(error_of(&status)),
-            Err(_) => Err(CommandError::Unavailable(
-                "the organization service did not answer in time".into(),
-            )),
-        }
-    }
-}
-
-fn error_of(status: &Status) -> CommandError {
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
-            CommandError::Unavailable(format!("organization service: {}", status.message()).into())
-        }
-        // The status names no personal data, only the call's outcome.
-        _ => CommandError::Internal(format!("organization service: {:?}", status.code()).into()),
+        Ok(self.0.person(id).await?.map(|p| Work::of(p.work.as_ref())))
     }
 }

@@ -123,6 +123,24 @@ impl Directory {
         }
     }
 
+    /// The person's record in clear, with its history (the access
+    /// right's export; only services entitled to it may call); `None`
+    /// when unknown.
+    pub async fn export_personal_data(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<pb::ExportPersonalDataResponse>, CommandError> {
+        let mut client = self.client.clone();
+        let request = self.request(pb::ExportPersonalDataRequest {
+            person_id: id.to_string(),
+        });
+        match self.bounded(client.export_personal_data(request)).await {
+            Ok(r) => Ok(Some(r)),
+            Err(CommandError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The Party organisation; `None` when unknown.
     pub async fn organization(
         &self,
