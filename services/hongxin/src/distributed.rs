@@ -70,6 +70,19 @@ async fn with_relay(
     Ok((store, js))
 }
 
+/// Serves `app` with the process's authentication and, when configured,
+/// mutual TLS, until shutdown.
+pub(crate) fn secured(
+    app: hongxin_runtime::grpc::GrpcApp,
+    auth: &Arc<hongxin_runtime::auth::Authenticator>,
+    tls: Option<&hongxin_runtime::tls::Tls>,
+    shutdown: &Shutdown,
+) -> impl Future<Output = anyhow::Result<()>> + Send + 'static + use<> {
+    app.with_auth(auth.clone())
+        .with_tls(tls)
+        .run_until_stopped(shutdown.clone())
+}
+
 /// The organization service's URL: `https` when the services speak
 /// mutual TLS and no URL is configured.
 fn organization_url(config: &Config, tls: Option<&hongxin_runtime::tls::Tls>) -> String {
@@ -161,11 +174,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("organization: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(
-                app.with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown));
             Some(config.ports.metrics)
         }
         Service::Pipeline => {
@@ -193,13 +202,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("pipeline: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(
-                built
-                    .app
-                    .with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
             Some(config.ports.metrics)
         }
         Service::Care => {
@@ -257,13 +260,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("care: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(
-                built
-                    .app
-                    .with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
             Some(config.ports.metrics)
         }
         Service::Grid => {
@@ -309,13 +306,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 auth.clone(),
                 hongxin_grid::open311_policy,
             ));
-            tasks.spawn(
-                built
-                    .app
-                    .with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
             Some(config.ports.metrics)
         }
         Service::Integration => {
@@ -325,15 +316,12 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             let (store, js) =
                 with_relay(&config, hongxin_integration::CONTEXT, &mut tasks, &shutdown).await?;
             let vault = crate::keys::vault(&config, &store)?;
-            let registry = hongxin_integration::Registry::connect_lazy_tls(
-                &organization_url(&config, tls.as_ref()),
-                crate::embedded::DIRECTORY_DEADLINE,
+            let registry = hongxin_integration::Registry::from(directory(
+                &config,
+                &auth,
                 tls.as_ref(),
-            )?
-            .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
-                auth.clone(),
-                "integration",
-            ));
+                service,
+            )?);
             let built = hongxin_integration::build(
                 SocketAddr::new(config.host, config.ports.integration),
                 store,
@@ -360,13 +348,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             tasks.spawn(built.background(feeds, shutdown.clone()));
             println!("integration: grpc://{}:{}", config.host, built.app.port());
             http_routes = http_routes.merge(built.routes.clone());
-            tasks.spawn(
-                built
-                    .app
-                    .with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
             Some(config.ports.metrics)
         }
         Service::Projection => {
@@ -422,11 +404,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("projection: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(
-                app.with_auth(auth.clone())
-                    .with_tls(tls.as_ref())
-                    .run_until_stopped(shutdown.clone()),
-            );
+            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown));
             let router = hongxin_runtime::http::dashboard(
                 hongxin_projection::routes(projection, shutdown.clone()),
                 auth.clone(),

@@ -137,7 +137,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         stores.care.clone(),
         care_vault.clone(),
         &care_settings,
-        directory,
+        directory.clone(),
         Arc::new(SystemClock),
         grace,
     )
@@ -149,14 +149,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         SocketAddr::new(config.host, config.ports.integration),
         stores.integration.clone(),
         Vault::new(stores.integration.clone(), master_key),
-        hongxin_integration::Registry::connect_lazy(
-            &format!("http://{}:{}", config.host, organization.port()),
-            DIRECTORY_DEADLINE,
-        )?
-        .with_identity(hongxin_runtime::auth::ServiceIdentity::new(
-            auth.clone(),
-            "integration",
-        )),
+        hongxin_integration::Registry::from(directory),
         &integration_settings,
         Arc::new(SystemClock),
         grace,
@@ -310,33 +303,28 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    tasks.spawn(
-        organization
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
-    tasks.spawn(
-        care.app
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
+    tasks.spawn(crate::distributed::secured(
+        organization,
+        &auth,
+        None,
+        &shutdown,
+    ));
+    tasks.spawn(crate::distributed::secured(
+        care.app, &auth, None, &shutdown,
+    ));
     tasks.spawn(grid.background(stores.grid.clone(), ESCALATION_SWEEP, shutdown.clone()));
-    tasks.spawn(
-        grid.app
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
-    tasks.spawn(
-        dashboard
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
-    tasks.spawn(
-        pipeline
-            .app
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
+    tasks.spawn(crate::distributed::secured(
+        grid.app, &auth, None, &shutdown,
+    ));
+    tasks.spawn(crate::distributed::secured(
+        dashboard, &auth, None, &shutdown,
+    ));
+    tasks.spawn(crate::distributed::secured(
+        pipeline.app,
+        &auth,
+        None,
+        &shutdown,
+    ));
     {
         // The partners' feeds follow each source store under their own name.
         let mut feeds = Vec::new();
@@ -353,12 +341,12 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         tasks.spawn(integration.background(feeds, shutdown.clone()));
     }
     let integration_routes = integration.routes.clone();
-    tasks.spawn(
-        integration
-            .app
-            .with_auth(auth.clone())
-            .run_until_stopped(shutdown.clone()),
-    );
+    tasks.spawn(crate::distributed::secured(
+        integration.app,
+        &auth,
+        None,
+        &shutdown,
+    ));
     let router = hongxin_runtime::http::dashboard(
         hongxin_projection::routes(stores.projection.clone(), shutdown.clone()),
         auth.clone(),

@@ -60,6 +60,12 @@ pub struct Person {
 #[derive(Clone, Debug)]
 pub struct Registry(Directory);
 
+impl From<Directory> for Registry {
+    fn from(directory: Directory) -> Self {
+        Self(directory)
+    }
+}
+
 impl Registry {
     /// Connects lazily to `url`, e.g. "http://127.0.0.1:50051".
     pub fn connect_lazy(url: &str, deadline: Duration) -> Result<Self, CommandError> {
