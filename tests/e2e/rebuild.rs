@@ -3,7 +3,8 @@
 //! while events still flow; the result is what the incremental projection
 //! built, and it survives a restart.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use hongxin_bus::{EventFeed, JetStreamSettings, OutboxRelay};
@@ -69,13 +70,17 @@ async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_
         let handler = CommandHandler::new(store.clone(), CommitteeDecider);
         tokio::spawn(async move { register(&handler, Industry::Transport, 40).await })
     };
+    // The page reads without pause for as long as the rebuild runs.
+    let rebuilding = Arc::new(AtomicBool::new(true));
     let reader = {
-        let p = projection.clone();
+        let (p, rebuilding) = (projection.clone(), rebuilding.clone());
         tokio::spawn(async move {
-            for _ in 0..20 {
+            let mut reads = 0;
+            while rebuilding.load(Ordering::SeqCst) {
                 figures(&p).await;
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                reads += 1;
             }
+            reads
         })
     };
     let report = projection
@@ -85,11 +90,13 @@ async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_
         }])
         .await
         .expect("rebuild");
+    rebuilding.store(false, Ordering::SeqCst);
     assert!(report.events >= 40, "{report:?}");
     writer.await.expect("writer");
-    reader
+    let reads = reader
         .await
         .expect("the serving read models answered throughout");
+    assert!(reads > 0, "the page read during the rebuild");
     register(&handler, Industry::FoodDelivery, 3).await;
     wait_applied(&projection, 83).await;
     let after = figures(&projection).await;
