@@ -356,13 +356,7 @@ impl Projection {
                             Ok(Err(_)) | Err(_) => break,
                         }
                     }
-                    if batch.len() == 1 {
-                        if let Some(delivery) = batch.pop() {
-                            self.handle(context, delivery).await;
-                        }
-                    } else {
-                        self.handle_batch(context, batch).await;
-                    }
+                    self.handle_batch(context, batch).await;
                 }
                 Err(hongxin_bus::BusError::Closed) => return,
                 Err(e) => {
@@ -377,14 +371,16 @@ impl Projection {
         }
     }
 
-    /// Applies consecutive deliveries in one transaction (a span continuing
-    /// the first event's trace); those after a gap come again.
+    /// Applies one delivery, or consecutive ones, in one transaction, in a
+    /// span continuing the first event's trace; those after a gap come
+    /// again.
     async fn handle_batch(&self, context: &str, batch: Vec<Delivery>) {
         let span = tracing::info_span!(
-            "project_batch",
+            "project",
             context,
+            position = batch[0].envelope.global_position,
+            event_type = %batch[0].envelope.event_type,
             events = batch.len(),
-            first_position = batch[0].envelope.global_position,
         );
         hongxin_runtime::context::continue_trace(
             &span,
@@ -459,77 +455,5 @@ impl Projection {
         }
         .instrument(span)
         .await;
-    }
-
-    /// Applies one delivery in a span that continues the event's trace.
-    async fn handle(&self, context: &str, delivery: Delivery) {
-        let span = tracing::info_span!(
-            "project",
-            context,
-            position = delivery.envelope.global_position,
-            event_type = %delivery.envelope.event_type,
-        );
-        hongxin_runtime::context::continue_trace(
-            &span,
-            &delivery.envelope.traceparent,
-            &delivery.envelope.tracestate,
-        );
-        self.apply_delivery(context, delivery)
-            .instrument(span)
-            .await;
-    }
-
-    async fn apply_delivery(&self, context: &str, delivery: Delivery) {
-        let position = delivery.envelope.global_position;
-        let recorded_at = delivery
-            .envelope
-            .recorded_at
-            .as_ref()
-            .map(|t| t.seconds)
-            .unwrap_or(0);
-        let pending = delivery.pending;
-        let applied = {
-            let _applying = self.applying.lock().await;
-            readmodel::apply(&self.pool(), &delivery.envelope).await
-        };
-        match applied {
-            Ok(applied) => {
-                if applied == Applied::Gap {
-                    tracing::warn!(
-                        context,
-                        position,
-                        "event arrived before an earlier one; waiting for it"
-                    );
-                    metrics::counter!("hongxin_projection_gaps_total", "context" => context.to_owned()).increment(1);
-                    let _ = delivery.nak(Duration::from_millis(200)).await;
-                } else if let Err(e) = delivery.ack().await {
-                    // The effect is committed; a redelivery will be a no-op.
-                    tracing::warn!(context, position, error = %e, "ack failed");
-                }
-                let lag = if pending == 0 {
-                    0.0
-                } else {
-                    (chrono::Utc::now().timestamp() - recorded_at).max(0) as f64
-                };
-                let mut map = self.freshness.write().unwrap_or_else(|p| p.into_inner());
-                let f = map.entry(context.to_owned()).or_default();
-                if applied != Applied::Gap {
-                    f.position = f.position.max(position);
-                }
-                f.pending = pending;
-                f.lag_seconds = lag;
-                f.gap = applied == Applied::Gap;
-                metrics::gauge!("hongxin_projection_lag_events", "context" => context.to_owned())
-                    .set(pending as f64);
-                metrics::gauge!("hongxin_projection_lag_seconds", "context" => context.to_owned())
-                    .set(lag);
-                drop(map);
-                self.changes.send_modify(|n| *n += 1);
-            }
-            Err(e) => {
-                tracing::warn!(context, position, error = %e, "read-model update failed; will retry");
-                let _ = delivery.nak(Duration::from_millis(500)).await;
-            }
-        }
     }
 }
