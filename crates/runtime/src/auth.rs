@@ -565,7 +565,7 @@ pub struct AuthService<S> {
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 /// A gRPC error answer with an empty body, as tonic writes them.
-fn refusal<R: Default>(status: tonic::Status) -> http::Response<R> {
+pub(crate) fn refusal<R: Default>(status: tonic::Status) -> http::Response<R> {
     let mut response = http::Response::new(R::default());
     let headers = response.headers_mut();
     headers.insert(

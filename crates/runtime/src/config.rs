@@ -34,6 +34,11 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// How long a stopping server waits for calls in flight.
     pub shutdown_grace_seconds: u64,
+    /// How long a server gives one request before answering that it took
+    /// too long (gRPC `DeadlineExceeded`, HTTP 503): the time until the
+    /// answer starts, so a watch or a download that has started streaming
+    /// is not cut, and for an upload the longest pause between its parts.
+    pub request_timeout_seconds: u64,
     /// Where other services reach the organization service; by default its
     /// port on `host`.
     pub organization_url: Option<String>,
@@ -80,6 +85,7 @@ struct Defaults {
     ports: Ports,
     telemetry: Telemetry,
     shutdown_grace_seconds: u64,
+    request_timeout_seconds: u64,
 }
 
 fn defaults() -> Defaults {
@@ -105,6 +111,7 @@ fn defaults() -> Defaults {
             otlp_endpoint: None,
         },
         shutdown_grace_seconds: 10,
+        request_timeout_seconds: 30,
     }
 }
 
@@ -127,6 +134,11 @@ impl Config {
             return Ok(T::default());
         }
         Ok(self.layers.extract_inner(key)?)
+    }
+
+    /// The bound on one request's time ([`Config::request_timeout_seconds`]).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_seconds.max(1))
     }
 
     /// Where other services reach the organization service.
@@ -213,5 +225,7 @@ mod tests {
         assert_eq!(c.nats_url, d.nats_url);
         assert_eq!(c.data_dir, d.data_dir);
         assert_eq!(c.shutdown_grace_seconds, d.shutdown_grace_seconds);
+        assert_eq!(c.request_timeout_seconds, d.request_timeout_seconds);
+        assert_eq!(d.request_timeout_seconds, 30);
     }
 }

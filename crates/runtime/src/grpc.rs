@@ -1,6 +1,6 @@
 //! gRPC servers: every one answers health and reflection, tags each call
-//! with a correlation id, continues the caller's trace, and drains on
-//! shutdown with a grace timeout.
+//! with a correlation id, continues the caller's trace, bounds each call's
+//! time, and drains on shutdown with a grace timeout.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -24,6 +24,20 @@ use crate::Shutdown;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
+/// How long a call may take to be answered when the configuration does not
+/// say ([`crate::Config::request_timeout_seconds`]).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often an idle connection is pinged, and how long the ping may go
+/// unanswered before the connection (and any watch on it) is closed: a
+/// peer that vanished without closing must not hold a stream forever.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// A TLS handshake not finished by then is dropped, so connections that
+/// never complete one do not pile up.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The call's correlation id, from the caller's `x-correlation-id` or new.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CorrelationId(pub Uuid);
@@ -42,17 +56,19 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("failed to bind gRPC on {addr}"))
 }
 
-/// Serves `routes` plus health and reflection on `listener` until shutdown,
-/// then lets calls in flight finish for up to `grace`.
-pub async fn serve(
-    listener: TcpListener,
-    routes: Routes,
-    service_names: &[&str],
-    auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
-    tls: Option<tonic::transport::ServerTlsConfig>,
-    shutdown: Shutdown,
-    grace: Duration,
-) -> anyhow::Result<()> {
+/// Serves the app's routes plus health and reflection until shutdown,
+/// then lets calls in flight finish for up to the app's grace.
+async fn serve(app: GrpcApp, shutdown: Shutdown) -> anyhow::Result<()> {
+    let GrpcApp {
+        listener,
+        routes,
+        names,
+        grace,
+        auth,
+        tls,
+        request_timeout,
+    } = app;
+    let service_names = &names[..];
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names {
         reporter
@@ -79,14 +95,23 @@ pub async fn serve(
             }
         }
     };
-    let mut builder = Server::builder();
+    // Not `Server::timeout`: it bounds every call until its answer starts,
+    // which would cut an upload (a client stream is read whole before the
+    // answer), and it answers `Cancelled`. [`DeadlineLayer`] does the same
+    // for the other calls with `DeadlineExceeded`, and bounds an upload's
+    // pauses instead. A client's shorter `grpc-timeout` still applies.
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(TCP_KEEPALIVE));
     if let Some(tls) = tls {
         builder = builder
-            .tls_config(tls)
+            .tls_config(tls.timeout(TLS_HANDSHAKE_TIMEOUT))
             .context("the TLS configuration is not usable")?;
     }
     let server = builder
         .layer(CorrelationLayer)
+        .layer(DeadlineLayer::new(request_timeout))
         .layer(crate::auth::AuthLayer::new(auth))
         .add_routes(routes)
         .add_service(health)
@@ -187,6 +212,155 @@ where
     }
 }
 
+/// Bounds a call's time: until its answer starts for a unary call or a
+/// server stream (a watch streams on for as long as it lasts), and between
+/// two messages of a client stream (an upload of any size goes through, a
+/// stalled one does not). Too late is `DeadlineExceeded`; the handler's
+/// future is dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer {
+    timeout: Duration,
+}
+
+impl DeadlineLayer {
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Deadline {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Deadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+/// The paths of the contracts' methods whose request is a stream.
+fn client_streaming() -> &'static std::collections::HashSet<String> {
+    static PATHS: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        use prost::Message as _;
+        let Ok(set) = prost_types::FileDescriptorSet::decode(hongxin_proto::FILE_DESCRIPTOR_SET)
+        else {
+            return std::collections::HashSet::new();
+        };
+        set.file
+            .iter()
+            .flat_map(|f| {
+                f.service.iter().flat_map(move |s| {
+                    s.method
+                        .iter()
+                        .filter(|m| m.client_streaming())
+                        .map(move |m| format!("/{}.{}/{}", f.package(), s.name(), m.name()))
+                })
+            })
+            .collect()
+    })
+}
+
+impl<S, R> Service<http::Request<tonic::body::Body>> for Deadline<S>
+where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let timeout = self.timeout;
+        if client_streaming().contains(req.uri().path()) {
+            let req = req.map(|body| tonic::body::Body::new(IdleTimeout::new(body, timeout)));
+            return self.inner.call(req).boxed();
+        }
+        let method = req.uri().path().to_owned();
+        let fut = self.inner.call(req);
+        async move {
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::warn!(%method, ?timeout, "a call was not answered in time");
+                    Ok(crate::auth::refusal(tonic::Status::deadline_exceeded(
+                        "the call took longer than the server allows",
+                    )))
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// A request body whose next part must come within `limit` of the last.
+struct IdleTimeout<B> {
+    inner: B,
+    limit: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> IdleTimeout<B> {
+    fn new(inner: B, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<B> http_body::Body for IdleTimeout<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<tower::BoxError>,
+{
+    type Data = B::Data;
+    type Error = tower::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.sleep.as_mut().reset(next);
+                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Some(Err(Box::new(tonic::Status::deadline_exceeded(
+                        "the upload paused longer than the server allows",
+                    )))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -207,6 +381,7 @@ pub struct GrpcApp {
     grace: Duration,
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    request_timeout: Duration,
 }
 
 impl GrpcApp {
@@ -225,7 +400,15 @@ impl GrpcApp {
             grace,
             auth: None,
             tls: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         })
+    }
+
+    /// Bounds each call's time (see [`DeadlineLayer`]);
+    /// [`DEFAULT_REQUEST_TIMEOUT`] unless set.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     /// Serves TLS and asks callers for a client certificate of the
@@ -248,15 +431,6 @@ impl GrpcApp {
     }
 
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        serve(
-            self.listener,
-            self.routes,
-            &self.names,
-            self.auth,
-            self.tls,
-            shutdown,
-            self.grace,
-        )
-        .await
+        serve(self, shutdown).await
     }
 }

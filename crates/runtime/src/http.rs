@@ -1,7 +1,9 @@
 //! The HTTP side every process has: Prometheus `/metrics` and a liveness
-//! probe.
+//! probe, and the server that serves every HTTP router with bounded
+//! requests.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -19,15 +21,89 @@ pub fn ops_routes() -> Router {
         .route("/healthz", get(|| async { "ok" }))
 }
 
-/// Serves `router` on `listener` until shutdown.
+/// How long a client may take to send a request's headers: hyper enforces
+/// it only when given a timer, which `axum::serve` does not give it.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Answers 503 when a request is not answered within `timeout`: the time
+/// until the answer starts (reading the request's body included), so the
+/// dashboard's server-sent events and a download that has started are not
+/// cut.
+pub fn bounded(router: Router, timeout: Duration) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            use axum::response::IntoResponse as _;
+            let path = req.uri().path().to_owned();
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::warn!(%path, ?timeout, "an HTTP request was not answered in time");
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(serde_json::json!({
+                            "error": "the request took longer than the server allows"
+                        })),
+                    )
+                        .into_response()
+                }
+            }
+        },
+    ))
+}
+
+/// Serves `router` on `listener` until shutdown, each request bounded by
+/// `request_timeout` ([`bounded`]) and its headers by a read timeout; then
+/// waits for the connections to finish what they were answering.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    request_timeout: Duration,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.wait())
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let router = bounded(router, request_timeout);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stopping = shutdown.wait();
+    tokio::pin!(stopping);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: pause, not stop.
+                    tracing::warn!(error = %e, "failed to accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stopping => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "an HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Binds before serving, so the caller learns the port (0 = any free one).

@@ -70,16 +70,18 @@ async fn with_relay(
     Ok((store, js))
 }
 
-/// Serves `app` with the process's authentication and, when configured,
-/// mutual TLS, until shutdown.
+/// Serves `app` with the process's authentication, its bound on a call's
+/// time and, when configured, mutual TLS, until shutdown.
 pub(crate) fn secured(
     app: hongxin_runtime::grpc::GrpcApp,
     auth: &Arc<hongxin_runtime::auth::Authenticator>,
     tls: Option<&hongxin_runtime::tls::Tls>,
     shutdown: &Shutdown,
+    request_timeout: std::time::Duration,
 ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static + use<> {
     app.with_auth(auth.clone())
         .with_tls(tls)
+        .with_request_timeout(request_timeout)
         .run_until_stopped(shutdown.clone())
 }
 
@@ -130,6 +132,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let timeout = config.request_timeout();
     let auth = hongxin_runtime::auth::from_config(&config)?;
     let tls = hongxin_runtime::tls::Tls::from_config(&config)?;
     let mut tasks = tokio::task::JoinSet::new();
@@ -174,7 +177,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("organization: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown, timeout));
             Some(config.ports.metrics)
         }
         Service::Pipeline => {
@@ -202,7 +205,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("pipeline: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown, timeout));
             Some(config.ports.metrics)
         }
         Service::Care => {
@@ -260,7 +263,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 }
             });
             println!("care: grpc://{}:{}", config.host, built.app.port());
-            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown, timeout));
             Some(config.ports.metrics)
         }
         Service::Grid => {
@@ -306,7 +309,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 auth.clone(),
                 hongxin_grid::open311_policy,
             ));
-            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown, timeout));
             Some(config.ports.metrics)
         }
         Service::Integration => {
@@ -348,7 +351,7 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             tasks.spawn(built.background(feeds, shutdown.clone()));
             println!("integration: grpc://{}:{}", config.host, built.app.port());
             http_routes = http_routes.merge(built.routes.clone());
-            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(built.app, &auth, tls.as_ref(), &shutdown, timeout));
             Some(config.ports.metrics)
         }
         Service::Projection => {
@@ -404,14 +407,16 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             )
             .await?;
             println!("projection: grpc://{}:{}", config.host, app.port());
-            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown));
+            tasks.spawn(secured(app, &auth, tls.as_ref(), &shutdown, timeout));
             let router = hongxin_runtime::http::dashboard(
                 hongxin_projection::routes(projection, shutdown.clone()),
                 auth.clone(),
             )
             .merge(hongxin_runtime::http::ops_routes());
             let s = shutdown.clone();
-            tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
+            tasks.spawn(async move {
+                Ok(hongxin_runtime::http::serve(http, router, timeout, s).await?)
+            });
             None // metrics are on the dashboard's port
         }
     };
@@ -423,7 +428,9 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
             http.local_addr()?.port()
         );
         let s = shutdown.clone();
-        tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, http_routes, s).await?) });
+        tasks.spawn(async move {
+            Ok(hongxin_runtime::http::serve(http, http_routes, timeout, s).await?)
+        });
     }
     supervise(&mut tasks, &shutdown).await
 }

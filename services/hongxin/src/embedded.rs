@@ -69,6 +69,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let timeout = config.request_timeout();
     let stores = open_stores(&config).await?;
     let pipeline_settings: hongxin_pipeline::Settings = config
         .section("pipeline")
@@ -308,22 +309,24 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         &auth,
         None,
         &shutdown,
+        timeout,
     ));
     tasks.spawn(crate::distributed::secured(
-        care.app, &auth, None, &shutdown,
+        care.app, &auth, None, &shutdown, timeout,
     ));
     tasks.spawn(grid.background(stores.grid.clone(), ESCALATION_SWEEP, shutdown.clone()));
     tasks.spawn(crate::distributed::secured(
-        grid.app, &auth, None, &shutdown,
+        grid.app, &auth, None, &shutdown, timeout,
     ));
     tasks.spawn(crate::distributed::secured(
-        dashboard, &auth, None, &shutdown,
+        dashboard, &auth, None, &shutdown, timeout,
     ));
     tasks.spawn(crate::distributed::secured(
         pipeline.app,
         &auth,
         None,
         &shutdown,
+        timeout,
     ));
     {
         // The partners' feeds follow each source store under their own name.
@@ -346,6 +349,7 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
         &auth,
         None,
         &shutdown,
+        timeout,
     ));
     let router = hongxin_runtime::http::dashboard(
         hongxin_projection::routes(stores.projection.clone(), shutdown.clone()),
@@ -361,7 +365,9 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     .merge(hongxin_runtime::http::ops_routes());
     {
         let s = shutdown.clone();
-        tasks.spawn(async move { Ok(hongxin_runtime::http::serve(http, router, s).await?) });
+        tasks.spawn(
+            async move { Ok(hongxin_runtime::http::serve(http, router, timeout, s).await?) },
+        );
     }
     let result = supervise(&mut tasks, &shutdown).await;
     stores.organization.close().await;
