@@ -286,6 +286,9 @@ fn assert_article(v: &Value) {
         let reported = find(v, "cases_by_category", &[("category", category)], "cases");
         assert_eq!(reported, n, "{category} cases reported");
     }
+    // Not an article figure: the scenario certifies each attendee of its
+    // six skills sessions (30 + 28 + 25 + 31 + 30 + 26).
+    assert_eq!(count(v, "/hr/training_certificates"), 170);
 }
 
 /// The events the projection counted, by context and type.

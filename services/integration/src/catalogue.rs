@@ -9,9 +9,16 @@
 //! Personal data: the union receives the real-name record (name, ID
 //! number, phone, occupation) of workers who are union members, as union
 //! membership requires; the HR bureau receives name and ID number of people
-//! who attended a training session, as a real-name training record
-//! requires. Nobody receives birth dates, Party status or household
-//! figures (they stay sealed in the care store).
+//! who attended a training session or was issued its certificate, as a
+//! real-name training record requires, and name, ID number and phone of a
+//! worker whose flexible-employment application or accident report
+//! hongxin files, so the bureau can take it up with them. Nobody receives
+//! birth dates, Party status or household figures (they stay sealed in the
+//! care store).
+//!
+//! What a partner itself reported (the union's membership confirmations
+//! and hardship-file statuses, the HR bureau's own records) is not sent
+//! back to it: those events came from its system.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hongxin_bus::EventEnvelope;
@@ -34,9 +41,7 @@ pub struct Entitlement {
     pub event_type: &'static str,
 }
 
-/// Everything any partner receives. The HR bureau's flexible-employment
-/// registrations, occupational-injury reports and certificates are not
-/// here: no context records them as events yet.
+/// Everything any partner receives.
 pub const CATALOGUE: &[Entitlement] = &[
     Entitlement {
         partner: Partner::Union,
@@ -72,6 +77,21 @@ pub const CATALOGUE: &[Entitlement] = &[
         partner: Partner::HrBureau,
         context: "pipeline",
         event_type: "TrainingAttended",
+    },
+    Entitlement {
+        partner: Partner::HrBureau,
+        context: "pipeline",
+        event_type: "TrainingCertificateIssued",
+    },
+    Entitlement {
+        partner: Partner::HrBureau,
+        context: "organization",
+        event_type: "EmploymentRegistrationFiled",
+    },
+    Entitlement {
+        partner: Partner::HrBureau,
+        context: "organization",
+        event_type: "AccidentReported",
     },
 ];
 
@@ -172,11 +192,31 @@ pub async fn work_of(e: &EventEnvelope, registry: &Registry) -> Result<Option<Wo
         }
         ("organization", "PersonFlagsSet") => {
             let p: org::PersonFlagsSet = decode(e)?;
-            let id = Uuid::parse_str(&p.person_id).map_err(|err| malformed(e, err))?;
-            Ok(Some(registry.work(id).await?.unwrap_or_default()))
+            worker(e, registry, &p.person_id).await
+        }
+        ("organization", "EmploymentRegistrationFiled") => {
+            let f: org::EmploymentRegistrationFiled = decode(e)?;
+            worker(e, registry, &f.person_id).await
+        }
+        ("organization", "AccidentReported") => {
+            let a: org::AccidentReported = decode(e)?;
+            worker(e, registry, &a.person_id).await
+        }
+        ("pipeline", "TrainingCertificateIssued") => {
+            let c: pipeline::TrainingCertificateIssued = decode(e)?;
+            worker(e, registry, &c.person_id).await
         }
         _ => Ok(None),
     }
+}
+
+async fn worker(
+    e: &EventEnvelope,
+    registry: &Registry,
+    raw: &str,
+) -> Result<Option<Work>, CommandError> {
+    let id = person_id(e, raw)?;
+    Ok(Some(registry.work(id).await?.unwrap_or_default()))
 }
 
 /// The CloudEvent of `e` at `cursor` in a subscription's log, with the
@@ -202,8 +242,9 @@ pub async fn cloud_event(
     }))
 }
 
-/// The real-name record of a union member, or nothing once erased.
-fn member(person: Option<&crate::registry::Person>) -> Value {
+/// A worker's real-name record (name, ID number, phone) for a partner
+/// entitled to it, or nothing once erased.
+fn real_name(person: Option<&crate::registry::Person>) -> Value {
     match person.and_then(|p| p.real_name.as_ref()) {
         Some(r) => {
             let mut m = Map::new();
@@ -242,7 +283,7 @@ async fn data_of(e: &EventEnvelope, registry: &Registry) -> Result<Value, Comman
             json!({
                 "personId": p.person_id,
                 "unionMember": p.union_member,
-                "member": if p.union_member { member(person.as_ref()) } else { Value::Null },
+                "member": if p.union_member { real_name(person.as_ref()) } else { Value::Null },
                 "occupation": occupation(&Work::of(p.work.as_ref())),
             })
         }
@@ -258,7 +299,7 @@ async fn data_of(e: &EventEnvelope, registry: &Registry) -> Result<Value, Comman
             json!({
                 "personId": p.person_id,
                 "unionMember": p.union_member,
-                "member": member(person.as_ref()),
+                "member": real_name(person.as_ref()),
                 "occupation": person.as_ref().map_or(Value::Null, |p| occupation(&p.work)),
             })
         }
@@ -334,10 +375,79 @@ async fn data_of(e: &EventEnvelope, registry: &Registry) -> Result<Value, Comman
             }
             json!({ "sessionId": t.session_id, "attendees": attendees })
         }
+        ("pipeline", "TrainingCertificateIssued") => {
+            let c: pipeline::TrainingCertificateIssued = decode(e)?;
+            let person = registry.person(person_id(e, &c.person_id)?).await?;
+            let mut holder = Map::new();
+            holder.insert("personId".into(), json!(c.person_id));
+            if let Some(r) = person.as_ref().and_then(|p| p.real_name.as_ref()) {
+                holder.insert("name".into(), json!(r.name));
+                holder.insert("idNumber".into(), json!(r.id_number));
+            }
+            json!({
+                "sessionId": c.session_id,
+                "holder": Value::Object(holder),
+                "certificateNo": c.certificate_no,
+                "issuedOn": c.issued_on,
+            })
+        }
+        ("organization", "EmploymentRegistrationFiled") => {
+            let f: org::EmploymentRegistrationFiled = decode(e)?;
+            let person = registry.person(person_id(e, &f.person_id)?).await?;
+            json!({
+                "filingId": f.filing_id,
+                "personId": f.person_id,
+                "applicant": real_name(person.as_ref()),
+                "occupation": f.occupation,
+                "work": person.as_ref().map_or(Value::Null, |p| occupation(&p.work)),
+                "filedOn": f.filed_on,
+            })
+        }
+        ("organization", "AccidentReported") => {
+            let a: org::AccidentReported = decode(e)?;
+            let person = registry.person(person_id(e, &a.person_id)?).await?;
+            let kind = org::AccidentKind::try_from(a.kind)
+                .map(|k| word(k.as_str_name(), "ACCIDENT_KIND_"))
+                .unwrap_or_else(|_| "unspecified".to_owned());
+            json!({
+                "reportId": a.report_id,
+                "personId": a.person_id,
+                "worker": real_name(person.as_ref()),
+                "accidentOn": a.accident_on,
+                "platform": a.platform,
+                "kind": kind,
+                "reportedOn": a.reported_on,
+            })
+        }
         _ => {
             return Err(CommandError::Internal(
                 format!("no partner mapping for {}", e.event_type).into(),
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every type a partner may receive has its published schema and is
+    /// named in the AsyncAPI document.
+    #[test]
+    fn every_entitlement_is_published() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/integration");
+        let asyncapi = std::fs::read_to_string(docs.join("asyncapi.yaml")).unwrap_or_default();
+        for e in CATALOGUE {
+            let t = e.cloud_type();
+            assert!(
+                docs.join("schemas").join(format!("{t}.json")).is_file(),
+                "no schema for {t}"
+            );
+            assert!(
+                asyncapi.contains(&format!("name: {t}")),
+                "{t} is not in asyncapi.yaml"
+            );
+            assert!(SOURCES.contains(&e.context));
+        }
+    }
 }

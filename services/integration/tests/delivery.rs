@@ -466,6 +466,9 @@ const UNION_TYPES: &[&str] = &[
 const HR_TYPES: &[&str] = &[
     "cn.hongxin.pipeline.TrainingSessionScheduled.v1",
     "cn.hongxin.pipeline.TrainingAttended.v1",
+    "cn.hongxin.pipeline.TrainingCertificateIssued.v1",
+    "cn.hongxin.organization.EmploymentRegistrationFiled.v1",
+    "cn.hongxin.organization.AccidentReported.v1",
 ];
 
 async fn subscribe(
@@ -655,6 +658,82 @@ async fn every_event_once_in_order_after_failures(mode: Mode) {
     assert_eq!(attended[1]["idNumber"], id_number("19900101", 3).as_str());
     assert!(attended[0].get("phone").is_none());
 
+    // What hongxin files for workers reaches the HR bureau once, with the
+    // real-name record it needs: a filing made twice is one filing.
+    hr_ids.push(
+        record(
+            &s.pipeline_store,
+            &stream,
+            "TrainingCertificateIssued",
+            pipeline::TrainingCertificateIssued {
+                session_id: session.to_string(),
+                person_id: member.to_string(),
+                certificate_no: "QH2026-0001".to_owned(),
+                issued_on: "2026-03-04".to_owned(),
+            }
+            .encode_to_vec(),
+        )
+        .await,
+    );
+    let mut filing_ids = HashSet::new();
+    for _ in 0..2 {
+        let filed = s
+            .organization
+            .file_employment_registration(org::FileEmploymentRegistrationRequest {
+                person_id: member.to_string(),
+                occupation: "网约配送员".to_owned(),
+                validate_only: false,
+            })
+            .await
+            .expect("filing")
+            .into_inner();
+        filing_ids.insert(filed.filing_id);
+        let reported = s
+            .organization
+            .report_accident(org::ReportAccidentRequest {
+                person_id: not_member.to_string(),
+                accident_on: "2026-03-05".to_owned(),
+                platform: "美团".to_owned(),
+                kind: org::AccidentKind::Traffic as i32,
+                validate_only: false,
+            })
+            .await
+            .expect("report")
+            .into_inner();
+        filing_ids.insert(reported.report_id);
+    }
+    assert_eq!(filing_ids.len(), 2, "a filing made twice keeps its id");
+    let hr_got = eventually("the HR bureau's filings", async || {
+        let u = hr.unique();
+        (u.len() >= 5).then_some(u)
+    })
+    .await;
+    assert_valid(&hr_got);
+    let of_type = |t: &str| -> Vec<&Value> { hr_got.iter().filter(|e| e["type"] == t).collect() };
+    let certificates = of_type(HR_TYPES[2]);
+    assert_eq!(certificates.len(), 1);
+    assert_eq!(certificates[0]["data"]["holder"]["name"], "骑手1");
+    assert_eq!(certificates[0]["data"]["certificateNo"], "QH2026-0001");
+    let filings = of_type(HR_TYPES[3]);
+    assert_eq!(filings.len(), 1);
+    assert_eq!(filings[0]["data"]["applicant"]["phone"], "13800000001");
+    assert_eq!(filings[0]["data"]["occupation"], "网约配送员");
+    assert_eq!(filings[0]["data"]["work"]["platform"], "美团");
+    let accidents = of_type(HR_TYPES[4]);
+    assert_eq!(accidents.len(), 1);
+    assert_eq!(
+        accidents[0]["data"]["worker"]["idNumber"],
+        id_number("19900101", 3).as_str()
+    );
+    assert_eq!(accidents[0]["data"]["kind"], "traffic");
+    assert!(
+        filing_ids.contains(
+            accidents[0]["data"]["reportId"]
+                .as_str()
+                .unwrap_or_default()
+        )
+    );
+
     // Nothing was parked, and the log holds what was delivered.
     assert!(dead_letters(&mut s, union_sub).await.is_empty());
     let view = s
@@ -667,7 +746,7 @@ async fn every_event_once_in_order_after_failures(mode: Mode) {
         .into_inner()
         .subscription
         .expect("subscription");
-    assert_eq!(view.routed, 2);
+    assert_eq!(view.routed, 5);
 }
 
 #[tokio::test]

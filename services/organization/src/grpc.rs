@@ -21,6 +21,7 @@ pub(crate) struct Api {
     pub(crate) policy: CommandHandler<crate::policy::PolicyDecider>,
     pub(crate) people: CommandHandler<crate::person::PersonDecider>,
     pub(crate) hr_records: CommandHandler<crate::hr::HrRecordsDecider>,
+    pub(crate) filings: CommandHandler<crate::filings::FilingDecider>,
     pub(crate) vault: hongxin_vault::Vault,
     pub(crate) committees: CommandHandler<CommitteeDecider>,
     pub(crate) communities: CommandHandler<CommunityDecider>,
@@ -260,6 +261,20 @@ impl OrganizationService for Api {
         request: Request<pb::RecordTrainingSubsidyRequest>,
     ) -> Result<Response<pb::RecordTrainingSubsidyResponse>, Status> {
         self.record_training_subsidy_impl(request).await
+    }
+
+    async fn file_employment_registration(
+        &self,
+        request: Request<pb::FileEmploymentRegistrationRequest>,
+    ) -> Result<Response<pb::FileEmploymentRegistrationResponse>, Status> {
+        self.file_employment_registration_impl(request).await
+    }
+
+    async fn report_accident(
+        &self,
+        request: Request<pb::ReportAccidentRequest>,
+    ) -> Result<Response<pb::ReportAccidentResponse>, Status> {
+        self.report_accident_impl(request).await
     }
 
     async fn record_vanguard_show(

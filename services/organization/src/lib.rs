@@ -12,6 +12,8 @@ mod codec;
 pub mod committee;
 pub mod community;
 pub mod enterprise;
+pub mod filings;
+mod filings_api;
 pub mod governance;
 mod grpc;
 pub mod hr;
@@ -49,6 +51,7 @@ pub fn routes(store: EventStore, vault: Vault, clock: Arc<dyn Clock>) -> Routes 
     let api = grpc::Api {
         people: CommandHandler::with_clock(store.clone(), person::PersonDecider, clock.clone()),
         hr_records: CommandHandler::with_clock(store.clone(), hr::HrRecordsDecider, clock.clone()),
+        filings: CommandHandler::with_clock(store.clone(), filings::FilingDecider, clock.clone()),
         vault,
         shows: CommandHandler::with_clock(store.clone(), shows::ShowDecider, clock.clone()),
         policy: CommandHandler::with_clock(store.clone(), policy::PolicyDecider, clock.clone()),

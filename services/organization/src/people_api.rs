@@ -404,7 +404,7 @@ impl Api {
     /// Refuses a caller whose data scope does not reach `p` (community
     /// staff elsewhere, another worker), and logs the read of a person's
     /// record with who read it.
-    fn check_reach<T>(
+    pub(crate) fn check_reach<T>(
         &self,
         request: &Request<T>,
         p: &person::Person,

@@ -228,6 +228,29 @@ impl Api {
         }))
     }
 
+    pub(crate) async fn issue_training_certificate_impl(
+        &self,
+        request: Request<pb::IssueTrainingCertificateRequest>,
+    ) -> Result<Response<pb::IssueTrainingCertificateResponse>, Status> {
+        let ctx = command_context(&request);
+        let r = request.into_inner();
+        let mut p = Fields::default();
+        let id = p.id("session_id", &r.session_id);
+        let person = p.id("person_id", &r.person_id);
+        let (Some(id), Some(person_id)) = (id, person) else {
+            return Err(p.fail());
+        };
+        let command = training::Command::Certify {
+            person_id,
+            certificate_no: r.certificate_no,
+        };
+        let outcome = run(&self.sessions, id, &command, ctx, 0).await?;
+        Ok(Response::new(pb::IssueTrainingCertificateResponse {
+            unchanged: outcome.events.is_empty(),
+            session: outcome.state.0.map(|t| t.to_wire(outcome.version)),
+        }))
+    }
+
     pub(crate) async fn schedule_party_day_impl(
         &self,
         request: Request<pb::SchedulePartyDayRequest>,

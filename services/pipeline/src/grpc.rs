@@ -374,6 +374,13 @@ impl PipelineService for Api {
         self.record_training_attendance_impl(request).await
     }
 
+    async fn issue_training_certificate(
+        &self,
+        request: Request<pb::IssueTrainingCertificateRequest>,
+    ) -> Result<Response<pb::IssueTrainingCertificateResponse>, Status> {
+        self.issue_training_certificate_impl(request).await
+    }
+
     async fn schedule_party_day(
         &self,
         request: Request<pb::SchedulePartyDayRequest>,

@@ -1,8 +1,10 @@
 //! Training 成长赋能: sessions of courses (red live-streaming, skills, Party
 //! knowledge, ...) at a training base with their lecturers, and who attended
-//! (members and non-members, each counted once per session).
+//! (members and non-members, each counted once per session), and the
+//! certificates 结业证书 issued to attendees, which the HR bureau receives
+//! for its real-name training records.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hongxin_domain::text::text_violations;
@@ -16,6 +18,8 @@ use uuid::Uuid;
 const MAX_HOURS: u32 = 80;
 /// Most people recorded in one call.
 const MAX_ATTENDEES: usize = 1000;
+/// Longest certificate number.
+const MAX_CERTIFICATE_CHARS: usize = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CourseKind {
@@ -61,19 +65,41 @@ pub struct Session {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Schedule(Session),
-    Attend { people: Vec<Uuid> },
+    Attend {
+        people: Vec<Uuid>,
+    },
+    Certify {
+        person_id: Uuid,
+        certificate_no: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Scheduled(Session),
-    Attended { session_id: Uuid, people: Vec<Uuid> },
+    Attended {
+        session_id: Uuid,
+        people: Vec<Uuid>,
+    },
+    Certified {
+        session_id: Uuid,
+        person_id: Uuid,
+        certificate: Certificate,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    pub number: String,
+    pub issued_on: NaiveDate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Training {
     pub session: Session,
     pub attendees: BTreeSet<Uuid>,
+    /// Each certified attendee's certificate.
+    pub certificates: BTreeMap<Uuid, Certificate>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,7 +118,7 @@ impl Decider for SessionDecider {
         &self,
         state: &State,
         command: &Command,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Event>, CommandError> {
         match command {
             Command::Schedule(s) => {
@@ -147,6 +173,64 @@ impl Decider for SessionDecider {
                     people: new.into_iter().collect(),
                 }])
             }
+            Command::Certify {
+                person_id,
+                certificate_no,
+            } => {
+                let number = certificate_no.trim();
+                if number.is_empty()
+                    || number.chars().count() > MAX_CERTIFICATE_CHARS
+                    || number.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(CommandError::invalid(
+                        "certificate_no",
+                        format!(
+                            "1 to {MAX_CERTIFICATE_CHARS} characters without spaces or control characters"
+                        ),
+                    ));
+                }
+                let t = state
+                    .0
+                    .as_ref()
+                    .ok_or_else(|| CommandError::not_found("no such training session"))?;
+                let today = hongxin_domain::time::beijing_today(now);
+                if t.session.held_on > today {
+                    return Err(CommandError::rejected(format!(
+                        "session {} is not held until {}",
+                        t.session.session_id,
+                        format_day(t.session.held_on)
+                    )));
+                }
+                if !t.attendees.contains(person_id) {
+                    return Err(CommandError::rejected(format!(
+                        "person {person_id} did not attend session {}",
+                        t.session.session_id
+                    )));
+                }
+                match t.certificates.get(person_id) {
+                    Some(c) if c.number == number => return Ok(vec![]),
+                    Some(c) => {
+                        return Err(CommandError::rejected(format!(
+                            "person {person_id} already holds certificate {}",
+                            c.number
+                        )));
+                    }
+                    None => {}
+                }
+                if t.certificates.values().any(|c| c.number == number) {
+                    return Err(CommandError::rejected(format!(
+                        "certificate {number} was issued to someone else"
+                    )));
+                }
+                Ok(vec![Event::Certified {
+                    session_id: t.session.session_id,
+                    person_id: *person_id,
+                    certificate: Certificate {
+                        number: number.to_owned(),
+                        issued_on: today,
+                    },
+                }])
+            }
         }
     }
 
@@ -155,9 +239,18 @@ impl Decider for SessionDecider {
             Event::Scheduled(s) => State(Some(Training {
                 session: s.clone(),
                 attendees: BTreeSet::new(),
+                certificates: BTreeMap::new(),
             })),
             Event::Attended { people, .. } => State(state.0.map(|mut t| {
                 t.attendees.extend(people.iter().copied());
+                t
+            })),
+            Event::Certified {
+                person_id,
+                certificate,
+                ..
+            } => State(state.0.map(|mut t| {
+                t.certificates.insert(*person_id, certificate.clone());
                 t
             })),
         }
@@ -178,6 +271,15 @@ impl Training {
             counts_as_centralised: s.counts_as_centralised,
             attendee_person_ids: self.attendees.iter().map(Uuid::to_string).collect(),
             version,
+            certificates: self
+                .certificates
+                .iter()
+                .map(|(person, c)| pb::TrainingCertificate {
+                    person_id: person.to_string(),
+                    certificate_no: c.number.clone(),
+                    issued_on: format_day(c.issued_on),
+                })
+                .collect(),
         }
     }
 }
@@ -187,6 +289,7 @@ impl DomainEvent for Event {
         match self {
             Self::Scheduled(_) => "TrainingSessionScheduled",
             Self::Attended { .. } => "TrainingAttended",
+            Self::Certified { .. } => "TrainingCertificateIssued",
         }
     }
 
@@ -206,6 +309,17 @@ impl DomainEvent for Event {
             Self::Attended { session_id, people } => pb::TrainingAttended {
                 session_id: session_id.to_string(),
                 person_ids: people.iter().map(Uuid::to_string).collect(),
+            }
+            .encode_to_vec(),
+            Self::Certified {
+                session_id,
+                person_id,
+                certificate,
+            } => pb::TrainingCertificateIssued {
+                session_id: session_id.to_string(),
+                person_id: person_id.to_string(),
+                certificate_no: certificate.number.clone(),
+                issued_on: format_day(certificate.issued_on),
             }
             .encode_to_vec(),
         }
@@ -244,6 +358,18 @@ impl DomainEvent for Event {
                         .iter()
                         .map(|p| id(p))
                         .collect::<Result<_, _>>()?,
+                })
+            }
+            "TrainingCertificateIssued" => {
+                let e = pb::TrainingCertificateIssued::decode(payload).map_err(bad)?;
+                Ok(Self::Certified {
+                    session_id: id(&e.session_id)?,
+                    person_id: id(&e.person_id)?,
+                    certificate: Certificate {
+                        issued_on: parse_day(&e.issued_on)
+                            .ok_or_else(|| DecodeError::malformed(event_type, "not a day"))?,
+                        number: e.certificate_no,
+                    },
                 })
             }
             other => Err(DecodeError::unknown(other, schema_version)),
@@ -296,6 +422,64 @@ mod tests {
                 people: vec![Uuid::from_u128(7)],
             })
             .then([]);
+    }
+
+    #[test]
+    fn a_certificate_goes_to_an_attendee_once() {
+        let scheduled = Event::Scheduled(session());
+        let attended = Event::Attended {
+            session_id: Uuid::from_u128(1),
+            people: vec![Uuid::from_u128(7), Uuid::from_u128(8)],
+        };
+        let certify = |person: u128, number: &str| Command::Certify {
+            person_id: Uuid::from_u128(person),
+            certificate_no: number.into(),
+        };
+        let now = DateTime::parse_from_rfc3339("2022-05-21T02:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let issued = Event::Certified {
+            session_id: Uuid::from_u128(1),
+            person_id: Uuid::from_u128(7),
+            certificate: Certificate {
+                number: "QH2022-001".into(),
+                issued_on: NaiveDate::from_ymd_opt(2022, 5, 21).unwrap_or_default(),
+            },
+        };
+        given(SessionDecider, [scheduled.clone(), attended.clone()])
+            .at(now)
+            .when(certify(7, " QH2022-001 "))
+            .then([issued.clone()]);
+        let past = [scheduled.clone(), attended.clone(), issued.clone()];
+        given(SessionDecider, past.clone())
+            .at(now)
+            .when(certify(7, "QH2022-001"))
+            .then([]);
+        given(SessionDecider, past.clone())
+            .at(now)
+            .when(certify(7, "QH2022-009"))
+            .then_rejected("already holds");
+        given(SessionDecider, past.clone())
+            .at(now)
+            .when(certify(8, "QH2022-001"))
+            .then_rejected("someone else");
+        given(SessionDecider, past.clone())
+            .at(now)
+            .when(certify(9, "QH2022-002"))
+            .then_rejected("did not attend");
+        given(SessionDecider, past)
+            .at(now)
+            .when(certify(8, "QH 2022"))
+            .then_invalid("certificate_no");
+        let early = DateTime::parse_from_rfc3339("2022-05-01T02:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        given(SessionDecider, [scheduled, attended])
+            .at(early)
+            .when(certify(8, "QH2022-002"))
+            .then_rejected("not held");
+        let back = Event::decode("TrainingCertificateIssued", 1, &issued.encode());
+        assert_eq!(back.ok(), Some(issued));
     }
 
     #[test]

@@ -911,6 +911,41 @@ async fn pairing_training_party_days_and_posts(mut s: System) {
         .session
         .expect("session");
     assert_eq!((t.attendee_person_ids.len(), t.version), (3, 3));
+    // A certificate for an attendee, once; none for someone who was not there.
+    let certify = |person: Uuid, number: &str| pb::IssueTrainingCertificateRequest {
+        session_id: session.to_string(),
+        person_id: person.to_string(),
+        certificate_no: number.to_owned(),
+    };
+    let issued = s
+        .pipeline
+        .issue_training_certificate(certify(target, "QH2022-0520-01"))
+        .await
+        .expect("certificate")
+        .into_inner();
+    assert!(!issued.unchanged);
+    let again = s
+        .pipeline
+        .issue_training_certificate(certify(target, "QH2022-0520-01"))
+        .await
+        .expect("again")
+        .into_inner();
+    assert!(again.unchanged);
+    let certificates = again.session.expect("session").certificates;
+    assert_eq!(certificates.len(), 1);
+    assert_eq!(certificates[0].person_id, target.to_string());
+    let absent = s
+        .pipeline
+        .issue_training_certificate(certify(Uuid::now_v7(), "QH2022-0520-02"))
+        .await
+        .expect_err("not an attendee");
+    assert_eq!(absent.code(), Code::FailedPrecondition);
+    let bad = s
+        .pipeline
+        .issue_training_certificate(certify(head, ""))
+        .await
+        .expect_err("no number");
+    assert_eq!(bad.code(), Code::InvalidArgument);
 
     // Theme Party days, hosted in turn.
     let day = |month: &str, host: Uuid, on: &str| pb::SchedulePartyDayRequest {

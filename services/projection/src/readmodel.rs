@@ -455,6 +455,34 @@ async fn apply_to_models(
             )
             .await?;
         }
+        ("organization", "EmploymentRegistrationFiled") => {
+            let Some(f) = decode::<org::EmploymentRegistrationFiled>(e) else {
+                return Ok(());
+            };
+            hr_record(
+                tx,
+                "employment_filing",
+                &f.person_id,
+                &f.filing_id,
+                "filed",
+                0,
+            )
+            .await?;
+        }
+        ("organization", "AccidentReported") => {
+            let Some(a) = decode::<org::AccidentReported>(e) else {
+                return Ok(());
+            };
+            hr_record(
+                tx,
+                "accident_report",
+                &a.person_id,
+                &a.report_id,
+                "reported",
+                0,
+            )
+            .await?;
+        }
         ("organization", "EnterpriseMemberRecorded") => {
             let Some(m) = decode::<org::EnterpriseMemberRecorded>(e) else {
                 return Ok(());
@@ -653,6 +681,20 @@ async fn apply_to_models(
                 .execute(&mut **tx)
                 .await?;
             }
+        }
+        ("pipeline", "TrainingCertificateIssued") => {
+            let Some(c) = decode::<pipeline::TrainingCertificateIssued>(e) else {
+                return Ok(());
+            };
+            hr_record(
+                tx,
+                "training_certificate",
+                &c.person_id,
+                &c.session_id,
+                "issued",
+                0,
+            )
+            .await?;
         }
         ("pipeline", "PartyDayScheduled") => {
             let Some(d) = decode::<pipeline::PartyDayScheduled>(e) else {

@@ -146,6 +146,21 @@ const HEADLINE: &[Column] = &[
         "training subsidies paid (fen)",
     ),
     col(
+        "/hr/employment_filings",
+        "代办灵活就业登记",
+        "flexible-employment applications filed",
+    ),
+    col(
+        "/hr/accidents_reported",
+        "职业伤害报案",
+        "accidents reported",
+    ),
+    col(
+        "/hr/training_certificates",
+        "培训结业证书",
+        "training certificates issued",
+    ),
+    col(
         "/service/supplies_value_fen",
         "发放物资价值(分)",
         "supplies handed out (fen)",

@@ -421,9 +421,15 @@ struct People {
 }
 
 /// What the HR bureau reports of the county's workers (imported records,
-/// each at its latest status).
+/// each at its latest status), and what hongxin filed with it for them.
 #[derive(Serialize, sqlx::FromRow)]
 struct HrFigures {
+    /// Applications for 灵活就业登记 filed through hongxin.
+    employment_filings: i64,
+    /// Accidents on the job reported through hongxin 职业伤害报案.
+    accidents_reported: i64,
+    /// Training certificates 结业证书 issued.
+    training_certificates: i64,
     /// 灵活就业登记, not cancelled.
     employment_registered: i64,
     /// 职业伤害保障 enrolments.
@@ -628,6 +634,9 @@ pub(crate) async fn compute(p: &Projection) -> Result<Overview, sqlx::Error> {
     .await?;
     let hr: HrFigures = sqlx::query_as(
         "SELECT \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'employment_filing' THEN 1 ELSE 0 END), 0) AS BIGINT) AS employment_filings, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'accident_report' THEN 1 ELSE 0 END), 0) AS BIGINT) AS accidents_reported, \
+         CAST(COALESCE(SUM(CASE WHEN kind = 'training_certificate' THEN 1 ELSE 0 END), 0) AS BIGINT) AS training_certificates, \
          CAST(COALESCE(SUM(CASE WHEN kind = 'employment' AND status = 'registered' THEN 1 ELSE 0 END), 0) AS BIGINT) AS employment_registered, \
          CAST(COALESCE(SUM(CASE WHEN kind = 'injury_protection' THEN 1 ELSE 0 END), 0) AS BIGINT) AS injury_protection_enrolled, \
          CAST(COALESCE(SUM(CASE WHEN kind = 'injury_claim' THEN 1 ELSE 0 END), 0) AS BIGINT) AS injury_claims_reported, \

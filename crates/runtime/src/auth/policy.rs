@@ -305,6 +305,16 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
         "RecordTrainingSubsidy",
         HR_IMPORT,
     ),
+    (
+        "hongxin.organization.v1.OrganizationService",
+        "FileEmploymentRegistration",
+        SELF_SERVICE,
+    ),
+    (
+        "hongxin.organization.v1.OrganizationService",
+        "ReportAccident",
+        SELF_SERVICE,
+    ),
     ("hongxin.pipeline.v1.PipelineService", "Apply", APPLY),
     (
         "hongxin.pipeline.v1.PipelineService",
@@ -338,6 +348,11 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
         "hongxin.pipeline.v1.PipelineService",
         "RecordTrainingAttendance",
         ATTENDANCE,
+    ),
+    (
+        "hongxin.pipeline.v1.PipelineService",
+        "IssueTrainingCertificate",
+        ORGANISERS,
     ),
     (
         "hongxin.pipeline.v1.PipelineService",

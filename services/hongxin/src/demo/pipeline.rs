@@ -111,10 +111,31 @@ async fn training(api: &Api, w: &World) -> anyhow::Result<()> {
                 rpc!(
                     api,
                     pipeline.record_training_attendance(pb::RecordTrainingAttendanceRequest {
-                        session_id,
+                        session_id: session_id.clone(),
                         person_ids: who.iter().map(ToString::to_string).collect(),
                     })
                 )?;
+                // A skills course ends with a certificate 结业证书 for each
+                // attendee, numbered by day (the same number again changes
+                // nothing).
+                if kind == pb::CourseKind::Skills {
+                    for (n, person) in who.iter().enumerate() {
+                        rpc!(
+                            api,
+                            pipeline.issue_training_certificate(
+                                pb::IssueTrainingCertificateRequest {
+                                    session_id: session_id.clone(),
+                                    person_id: person.to_string(),
+                                    certificate_no: format!(
+                                        "QH{}-{:03}",
+                                        held_on.replace('-', ""),
+                                        n + 1
+                                    ),
+                                }
+                            )
+                        )?;
+                    }
+                }
                 Ok(())
             })
             .await
