@@ -89,6 +89,8 @@ struct Error {
 fn error(status: &tonic::Status) -> Response {
     let code = match status.code() {
         Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,29 +159,43 @@ async fn services(State(api): State<Arc<Api>>) -> Response {
     Json(services).into_response()
 }
 
-async fn load(api: &Api, id: &str) -> Result<ServiceRequest, Response> {
+/// A case as the caller may read it through `GetCase`, within their data
+/// scope (a case outside it is `PermissionDenied`, as over gRPC).
+async fn load(
+    api: &Api,
+    caller: &Option<axum::Extension<Caller>>,
+    id: &str,
+) -> Result<ServiceRequest, tonic::Status> {
     let case = api
-        .get_case(tonic::Request::new(pb::GetCaseRequest {
-            case_id: id.to_owned(),
-        }))
-        .await
-        .map_err(|s| error(&s))?
+        .get_case(on_behalf(
+            caller,
+            pb::GetCaseRequest {
+                case_id: id.to_owned(),
+            },
+        ))
+        .await?
         .into_inner()
         .case
-        .ok_or_else(|| error(&tonic::Status::not_found("no such request")))?;
+        .ok_or_else(|| tonic::Status::not_found("no such request"))?;
     Ok(request_of(api, case))
 }
 
-async fn request(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+async fn request(
+    State(api): State<Arc<Api>>,
+    caller: Option<axum::Extension<Caller>>,
+    Path(id): Path<String>,
+) -> Response {
     let id = id.strip_suffix(".json").unwrap_or(&id);
-    match load(&api, id).await {
+    match load(&api, &caller, id).await {
         Ok(r) => Json(vec![r]).into_response(),
-        Err(e) => e,
+        Err(e) => error(&e),
     }
 }
 
+/// The cases the caller may read; those outside their scope are left out.
 async fn requests(
     State(api): State<Arc<Api>>,
+    caller: Option<axum::Extension<Caller>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let code = q.get("service_code");
@@ -187,10 +203,11 @@ async fn requests(
     let wanted = q.get("status").map(String::as_str);
     let mut out = Vec::new();
     for id in ids {
-        match load(&api, &id.to_string()).await {
+        match load(&api, &caller, &id.to_string()).await {
             Ok(r) if wanted.is_none_or(|w| w == r.status) => out.push(r),
             Ok(_) => {}
-            Err(e) => return e,
+            Err(e) if e.code() == Code::PermissionDenied => {}
+            Err(e) => return error(&e),
         }
     }
     Json(out).into_response()

@@ -1077,3 +1077,124 @@ async fn officers_and_workers_reach_their_own_cases_only() {
         .expect_err("someone else's report");
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
+
+/// Open311 reads cases within the caller's data scope, as `GetCase` does:
+/// staff of the community whose grid the case lies in read it, staff of
+/// another community are refused it (403, gRPC's `PermissionDenied`) and
+/// do not see it listed; the county's administrator reads it.
+#[tokio::test]
+async fn open311_reads_cases_within_the_callers_scope() {
+    use hongxin_runtime::auth::{Role, Scope, testing};
+    use tower::ServiceExt as _;
+    let mut s = start(false).await;
+    let (here, there) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, name) in [(here, "华店社区"), (there, "晏北社区")] {
+        s.organization
+            .register_community(org::RegisterCommunityRequest {
+                community_id: id.to_string(),
+                name: name.to_owned(),
+                subdistrict: "华店镇".to_owned(),
+            })
+            .await
+            .expect("community");
+    }
+    s.grid
+        .define_grid(pb::DefineGridRequest {
+            grid_id: Uuid::now_v7().to_string(),
+            community_id: here.to_string(),
+            name: "华店一网格".to_owned(),
+            polygon: [
+                (116.75, 36.78),
+                (116.78, 36.78),
+                (116.78, 36.81),
+                (116.75, 36.81),
+            ]
+            .iter()
+            .map(|(lng, lat)| wire(*lng, *lat))
+            .collect(),
+            datum: pb::Datum::Wgs84 as i32,
+            full_time_worker_person_id: String::new(),
+        })
+        .await
+        .expect("grid");
+    s.grid
+        .define_case_category(pb::DefineCaseCategoryRequest {
+            code: "elevator_fault".to_owned(),
+            name: "电梯故障".to_owned(),
+            sla_hours: 8,
+            default_department: "县市场监管局".to_owned(),
+        })
+        .await
+        .expect("category");
+    let reporter = person(&mut s, 31).await;
+    let case_id = Uuid::now_v7().to_string();
+    s.grid
+        .report_case(pb::ReportCaseRequest {
+            case_id: case_id.clone(),
+            category: "elevator_fault".to_owned(),
+            point: Some(wire(116.76, 36.79)),
+            datum: pb::Datum::Wgs84 as i32,
+            description: "电梯困人".to_owned(),
+            reporter_person_id: reporter.to_string(),
+            photo_ids: Vec::new(),
+        })
+        .await
+        .expect("report");
+    let guarded = hongxin_runtime::http::guard(
+        s.open311.clone(),
+        testing::authenticator(),
+        hongxin_grid::open311_policy,
+    );
+    let call = |token: String, uri: String| {
+        let guarded = guarded.clone();
+        async move {
+            let request = axum::http::Request::get(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let response = guarded.oneshot(request).await.expect("response");
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&bytes).expect("json"),
+            )
+        }
+    };
+    let staff = |community: Uuid| {
+        testing::token_with(
+            Role::CommunityStaff,
+            Scope {
+                community: Some(community.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    let one = format!("/open311/v2/requests/{case_id}.json");
+    let all = "/open311/v2/requests.json".to_owned();
+
+    let (status, found) = call(staff(here), one.clone()).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found[0]["service_request_id"], case_id.as_str());
+    let (_, listed) = call(staff(here), all.clone()).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    let (status, refused) = call(staff(there), one.clone()).await;
+    assert_eq!(status, 403, "another community's case: {refused}");
+    assert!(
+        !refused.to_string().contains("电梯困人"),
+        "nothing of the case: {refused}"
+    );
+    let (status, listed) = call(staff(there), all.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed, serde_json::json!([]), "not listed elsewhere");
+
+    let admin = testing::token(Role::CountyAdmin);
+    let (status, found) = call(admin.clone(), one).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found[0]["description"], "电梯困人");
+    let (_, listed) = call(admin, all).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}
