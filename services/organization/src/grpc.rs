@@ -88,7 +88,51 @@ pub(crate) fn day(field: &str, raw: &str) -> Result<chrono::NaiveDate, CommandEr
         .ok_or_else(|| CommandError::invalid(field, "must be a date, YYYY-MM-DD"))
 }
 
+/// An industry as scopes name it ("express", "food_delivery").
+pub(crate) fn industry_scope(industry: pb::Industry) -> String {
+    industry
+        .as_str_name()
+        .trim_start_matches("INDUSTRY_")
+        .to_ascii_lowercase()
+}
+
+/// Refuses with `PermissionDenied` a caller whose scope does not reach an
+/// enterprise of `industry` in `community`: an industry committee reaches
+/// its industry's units, community staff their community's.
+pub(crate) fn check_enterprise_reach<T>(
+    request: &Request<T>,
+    industry: i32,
+    community: &str,
+) -> Result<(), Status> {
+    let industry = pb::Industry::try_from(industry).ok().map(industry_scope);
+    hongxin_runtime::auth::check_reach(
+        request,
+        &hongxin_runtime::auth::Record {
+            person: None,
+            community: Some(community),
+            industry: industry.as_deref(),
+            department: None,
+        },
+    )
+}
+
 impl Api {
+    /// Refuses a caller whose scope does not reach the enterprise; an
+    /// unknown enterprise passes, for the command to answer `NotFound`.
+    pub(crate) async fn check_enterprise_reach_of<T>(
+        &self,
+        request: &Request<T>,
+        id: Uuid,
+    ) -> Result<(), Status> {
+        if hongxin_runtime::auth::caller_of(request).is_none() {
+            return Ok(());
+        }
+        match load(&self.enterprises, id, enterprise_of).await? {
+            Some(e) => check_enterprise_reach(request, e.industry, &e.community_id),
+            None => Ok(()),
+        }
+    }
+
     /// The station as callers see it, due dates judged against today in
     /// Beijing.
     fn station_of(&self, state: station::State, version: u64) -> Option<pb::ReportStation> {
@@ -475,6 +519,11 @@ impl OrganizationService for Api {
         &self,
         request: Request<pb::RegisterEnterpriseRequest>,
     ) -> Result<Response<pb::RegisterEnterpriseResponse>, Status> {
+        check_enterprise_reach(
+            &request,
+            request.get_ref().industry,
+            &request.get_ref().community_id,
+        )?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
@@ -541,8 +590,9 @@ impl OrganizationService for Api {
         request: Request<pb::ReportEnterpriseHeadcountRequest>,
     ) -> Result<Response<pb::ReportEnterpriseHeadcountResponse>, Status> {
         let ctx = command_context(&request);
+        let id = parse_id("enterprise_id", &request.get_ref().enterprise_id).map_err(status_of)?;
+        self.check_enterprise_reach_of(&request, id).await?;
         let r = request.into_inner();
-        let id = parse_id("enterprise_id", &r.enterprise_id).map_err(status_of)?;
         if r.headcount.is_none() {
             return Err(status_of(CommandError::invalid("headcount", "is required")));
         }
@@ -563,6 +613,7 @@ impl OrganizationService for Api {
         let enterprise = load(&self.enterprises, id, enterprise_of)
             .await?
             .ok_or_else(|| Status::not_found("no such enterprise"))?;
+        check_enterprise_reach(&request, enterprise.industry, &enterprise.community_id)?;
         Ok(Response::new(pb::GetEnterpriseResponse {
             enterprise: Some(enterprise),
         }))

@@ -540,6 +540,9 @@ impl Api {
         request: Request<pb::AssignPartyBuildingInstructorRequest>,
     ) -> Result<Response<pb::AssignPartyBuildingInstructorResponse>, Status> {
         let ctx = command_context(&request);
+        if let Ok(id) = parse_id("enterprise_id", &request.get_ref().enterprise_id) {
+            self.check_enterprise_reach_of(&request, id).await?;
+        }
         let r = request.into_inner();
         let mut v = Violations::default();
         let enterprise = v.take(parse_id("enterprise_id", &r.enterprise_id));

@@ -978,3 +978,123 @@ async fn shows_and_policy(mut app: Running) {
 }
 
 on_both_stores!(shows_and_policy);
+
+/// Enterprises within the caller's scope: an industry committee registers,
+/// reports on, assigns instructors to and reads its industry's units only;
+/// community staff read their community's units only.
+async fn enterprise_scope(mut app: Running) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let here = community(&mut app, "晏城社区").await;
+    let there = community(&mut app, "华店社区").await;
+    // A food-delivery station in `here` (the county's administrator).
+    let station = unit(&mut app, here, 3).await;
+    let client = |role: Role, scope: Scope| {
+        pb::organization_service_client::OrganizationServiceClient::new(authed(
+            app.channel.clone(),
+            &token_with(role, scope),
+        ))
+    };
+    let committee = |industry: &str| {
+        client(
+            Role::IndustryCommittee,
+            Scope {
+                industry: Some(industry.to_owned()),
+                ..Scope::default()
+            },
+        )
+    };
+    let get = || pb::GetEnterpriseRequest {
+        enterprise_id: station.to_string(),
+    };
+    let headcount = || pb::ReportEnterpriseHeadcountRequest {
+        enterprise_id: station.to_string(),
+        headcount: Some(pb::Headcount {
+            workers: 25,
+            full_members: 3,
+            probationary_members: 0,
+        }),
+        expected_version: 0,
+    };
+    let new_unit = |industry: pb::Industry| pb::RegisterEnterpriseRequest {
+        enterprise_id: Uuid::now_v7().to_string(),
+        name: "快递网点".to_owned(),
+        industry: industry as i32,
+        kind: pb::EnterpriseKind::Station as i32,
+        community_id: here.to_string(),
+        platform_brand: String::new(),
+        parent_enterprise_id: String::new(),
+    };
+
+    let mut food = committee("food_delivery");
+    food.get_enterprise(get())
+        .await
+        .expect("its industry's unit");
+    food.report_enterprise_headcount(headcount())
+        .await
+        .expect("reports on it");
+    food.register_enterprise(new_unit(pb::Industry::FoodDelivery))
+        .await
+        .expect("registers in its industry");
+
+    let mut express = committee("express");
+    let denied = express
+        .get_enterprise(get())
+        .await
+        .expect_err("another industry");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = express
+        .report_enterprise_headcount(headcount())
+        .await
+        .expect_err("another industry");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = express
+        .assign_party_building_instructor(pb::AssignPartyBuildingInstructorRequest {
+            enterprise_id: station.to_string(),
+            person_id: Uuid::now_v7().to_string(),
+            assigned_on: "2026-11-20".to_owned(),
+        })
+        .await
+        .expect_err("another industry");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = express
+        .register_enterprise(new_unit(pb::Industry::FoodDelivery))
+        .await
+        .expect_err("registers in another industry");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    express
+        .register_enterprise(new_unit(pb::Industry::Express))
+        .await
+        .expect("registers in its own");
+
+    let staff = |c: Uuid| {
+        client(
+            Role::CommunityStaff,
+            Scope {
+                community: Some(c.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    staff(here)
+        .get_enterprise(get())
+        .await
+        .expect("their community's unit");
+    let denied = staff(there)
+        .get_enterprise(get())
+        .await
+        .expect_err("another community's unit");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    // Nothing was changed by the refused calls.
+    let e = app
+        .client
+        .get_enterprise(get())
+        .await
+        .expect("admin")
+        .into_inner()
+        .enterprise
+        .expect("enterprise");
+    assert_eq!(e.headcount.map(|h| h.workers), Some(25));
+    assert!(e.instructor_person_id.is_empty());
+}
+
+on_both_stores!(enterprise_scope);
