@@ -12,11 +12,13 @@
 //! Architecture Invariant: this is the only crate that writes SQL for events.
 
 mod error;
+mod lead;
 mod model;
 mod sql;
 mod store;
 
 pub use error::{FieldViolation, StoreError};
+pub use lead::Leader;
 pub use model::{
     AppendRequest, AppendResult, DataKey, EventMetadata, ExpectedVersion, KeyClaim,
     MAX_EVENTS_PER_APPEND, NewEvent, RecordedEvent, StreamId, valid_traceparent,

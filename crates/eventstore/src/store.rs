@@ -174,6 +174,16 @@ impl EventStore {
         Box::pin(async_stream(self, after_position, 500, true))
     }
 
+    /// Waits until this process leads `name` among the processes sharing
+    /// this store (see [`crate::Leader`]); `None` when `stop` comes first.
+    pub async fn lead(
+        &self,
+        name: &str,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<Option<crate::Leader>, StoreError> {
+        crate::lead::lead(&self.pool, name, stop).await
+    }
+
     /// The position of the last committed event, read from the database.
     pub async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.pool.head().await?)

@@ -335,19 +335,23 @@ pub(crate) async fn serve(config: Config, service: Service) -> anyhow::Result<()
                 grace,
             )
             .await?;
-            // One durable consumer per source context; one integration
-            // process delivers (a second would post the same events again).
-            let mut feeds = Vec::new();
-            for context in hongxin_integration::SOURCES {
-                let feed = EventFeed::jetstream(
-                    &js,
-                    context,
-                    hongxin_integration::FEED_NAME,
-                    &settings_of(&config),
-                )
-                .await?;
-                feeds.push((*context, feed));
-            }
+            // One durable consumer per source context, opened by the one
+            // integration process that leads deliveries (the others wait).
+            let settings = settings_of(&config);
+            let feeds = async move || {
+                let mut feeds = Vec::new();
+                for context in hongxin_integration::SOURCES {
+                    let feed = EventFeed::jetstream(
+                        &js,
+                        context,
+                        hongxin_integration::FEED_NAME,
+                        &settings,
+                    )
+                    .await?;
+                    feeds.push((*context, feed));
+                }
+                Ok(feeds)
+            };
             tasks.spawn(built.background(feeds, shutdown.clone()));
             println!("integration: grpc://{}:{}", config.host, built.app.port());
             http_routes = http_routes.merge(built.routes.clone());

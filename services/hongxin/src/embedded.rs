@@ -330,17 +330,20 @@ pub(crate) async fn up(config: Config) -> anyhow::Result<()> {
     ));
     {
         // The partners' feeds follow each source store under their own name.
-        let mut feeds = Vec::new();
-        for (context, store) in [
-            (hongxin_organization::CONTEXT, &stores.organization),
-            (hongxin_pipeline::CONTEXT, &stores.pipeline),
-            (hongxin_care::CONTEXT, &stores.care),
-        ] {
-            let feed =
-                EventFeed::in_process(store.clone(), context, hongxin_integration::FEED_NAME)
-                    .await?;
-            feeds.push((context, feed));
-        }
+        let sources = [
+            (hongxin_organization::CONTEXT, stores.organization.clone()),
+            (hongxin_pipeline::CONTEXT, stores.pipeline.clone()),
+            (hongxin_care::CONTEXT, stores.care.clone()),
+        ];
+        let feeds = async move || {
+            let mut feeds = Vec::new();
+            for (context, store) in sources {
+                let feed =
+                    EventFeed::in_process(store, context, hongxin_integration::FEED_NAME).await?;
+                feeds.push((context, feed));
+            }
+            Ok(feeds)
+        };
         tasks.spawn(integration.background(feeds, shutdown.clone()));
     }
     let integration_routes = integration.routes.clone();

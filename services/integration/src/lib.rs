@@ -88,16 +88,35 @@ pub struct Built {
     pub engine: Engine,
 }
 
+/// The name processes sharing the integration store lead to deliver.
+pub const DELIVERY_LEAD: &str = "integration-delivery";
+
 impl Built {
-    /// Routes every source context's events (`feeds`: context and its
-    /// durable feed) and delivers every subscription, until `shutdown`.
-    pub fn background(
+    /// Routes every source context's events and delivers every
+    /// subscription, until `shutdown`. Of the processes sharing the store,
+    /// one does at a time (a second would post every event again): this
+    /// one waits for the lead, then opens its durable feeds (`feeds`:
+    /// context and feed) and works. A process that loses the lead stops
+    /// at once and answers an error, so that its supervisor restarts it as
+    /// a standby; what it had posted and not settled is posted again by
+    /// the next leader, with the same event ids.
+    pub fn background<F, Fut>(
         &self,
-        feeds: Vec<(&'static str, EventFeed)>,
+        feeds: F,
         shutdown: Shutdown,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static + use<> {
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static + use<F, Fut>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Vec<(&'static str, EventFeed)>>> + Send,
+    {
         let engine = self.engine.clone();
         async move {
+            let Some(mut leader) = engine.store().lead(DELIVERY_LEAD, shutdown.wait()).await?
+            else {
+                return Ok(());
+            };
+            tracing::info!("this process delivers to partners");
+            let feeds = feeds().await?;
             let mut tasks = tokio::task::JoinSet::new();
             for (_, feed) in feeds {
                 let (engine, s) = (engine.clone(), shutdown.clone());
@@ -107,8 +126,13 @@ impl Built {
                 let (engine, s) = (engine.clone(), shutdown.clone());
                 tasks.spawn(async move { engine.deliver_all(s).await });
             }
-            while tasks.join_next().await.is_some() {}
-            Ok(())
+            tokio::select! {
+                () = async { while tasks.join_next().await.is_some() {} } => Ok(()),
+                () = leader.lost() => {
+                    tasks.abort_all();
+                    anyhow::bail!("lost the lead of partner deliveries (the store's connection broke)")
+                }
+            }
         }
     }
 }

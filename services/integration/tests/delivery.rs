@@ -50,6 +50,8 @@ struct Inbox {
     accepted: Vec<Value>,
     bad_signatures: u32,
     kids: Vec<String>,
+    /// How long each answer takes.
+    slow: Duration,
 }
 
 #[derive(Clone)]
@@ -94,6 +96,8 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let slow = inbox.lock().expect("inbox").slow;
+    tokio::time::sleep(slow).await;
     let mut i = inbox.lock().expect("inbox");
     let sig = headers
         .get(signing::HEADER)
@@ -195,13 +199,16 @@ struct System {
     pull_base: String,
     clock: Arc<dyn Clock>,
     shutdown: Shutdown,
+    /// Stops the integration's routing and deliveries only.
+    deliverer: Shutdown,
+    sources: Sources,
     _dir: tempfile::TempDir,
-    _nats: Option<hongxin_testkit::nats::PrivateNats>,
 }
 
 impl Drop for System {
     fn drop(&mut self) {
         self.shutdown.trigger();
+        self.deliverer.trigger();
     }
 }
 
@@ -261,69 +268,42 @@ async fn start(mode: Mode, max_attempts: u32, clock: Arc<dyn Clock>) -> System {
             .with_auth(testing::authenticator())
             .run_until_stopped(shutdown.clone()),
     );
-    let registry = hongxin_integration::Registry::connect_lazy(
-        &format!("http://127.0.0.1:{org_port}"),
-        Duration::from_secs(3),
-    )
-    .expect("registry")
-    .with_identity(ServiceIdentity::new(
-        testing::authenticator(),
-        "integration",
-    ));
-    let built = hongxin_integration::build(
-        "127.0.0.1:0".parse().expect("addr"),
-        integration_store.clone(),
-        hongxin_vault::Vault::new(integration_store.clone(), master),
-        registry,
-        &settings(max_attempts),
-        clock.clone(),
-        Duration::from_secs(1),
-    )
-    .await
-    .expect("integration");
-    let sources = [
-        ("organization", org_store.clone()),
-        ("pipeline", pipeline_store.clone()),
-        ("care", care_store.clone()),
-    ];
-    let (feeds, nats) = match mode {
-        Mode::Embedded => {
-            let mut feeds = Vec::new();
-            for (context, store) in sources {
-                feeds.push((
-                    context,
-                    EventFeed::in_process(store, context, hongxin_integration::FEED_NAME)
-                        .await
-                        .expect("feed"),
-                ));
-            }
-            (feeds, None)
-        }
-        Mode::Distributed => {
-            let nats = hongxin_testkit::nats::PrivateNats::start()
-                .await
-                .expect("private nats-server");
-            let js =
-                async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-            let mut feeds = Vec::new();
-            for (context, store) in sources {
-                tokio::spawn(OutboxRelay::new(store, js.clone(), context).run(shutdown.wait()));
-                feeds.push((
-                    context,
-                    EventFeed::jetstream(
-                        &js,
-                        context,
-                        hongxin_integration::FEED_NAME,
-                        &Default::default(),
-                    )
+    let sources = Sources {
+        mode,
+        stores: [
+            ("organization", org_store.clone()),
+            ("pipeline", pipeline_store.clone()),
+            ("care", care_store.clone()),
+        ],
+        nats: match mode {
+            Mode::Embedded => None,
+            Mode::Distributed => Some(
+                hongxin_testkit::nats::PrivateNats::start()
                     .await
-                    .expect("feed"),
-                ));
-            }
-            (feeds, Some(nats))
-        }
+                    .expect("private nats-server"),
+            ),
+        },
+        org_port,
+        master,
     };
-    tokio::spawn(built.background(feeds, shutdown.clone()));
+    if let Some(nats) = &sources.nats {
+        let js =
+            async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+        for (context, store) in &sources.stores {
+            tokio::spawn(
+                OutboxRelay::new(store.clone(), js.clone(), *context).run(shutdown.wait()),
+            );
+        }
+    }
+    let deliverer = Shutdown::new();
+    let built = integration(
+        &sources,
+        integration_store.clone(),
+        max_attempts,
+        clock.clone(),
+        deliverer.clone(),
+    )
+    .await;
     let port = built.app.port();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -346,9 +326,74 @@ async fn start(mode: Mode, max_attempts: u32, clock: Arc<dyn Clock>) -> System {
         pull_base,
         clock,
         shutdown,
+        deliverer,
+        sources,
         _dir: dir,
-        _nats: nats,
     }
+}
+
+/// What an integration process needs of the rest of the system.
+struct Sources {
+    mode: Mode,
+    stores: [(&'static str, EventStore); 3],
+    nats: Option<hongxin_testkit::nats::PrivateNats>,
+    org_port: u16,
+    master: Arc<hongxin_vault::MasterKey>,
+}
+
+/// An integration process on `store`: its API built, its routing and
+/// deliveries running (once it leads) until `deliverer` stops them.
+async fn integration(
+    sources: &Sources,
+    store: EventStore,
+    max_attempts: u32,
+    clock: Arc<dyn Clock>,
+    deliverer: Shutdown,
+) -> hongxin_integration::Built {
+    let registry = hongxin_integration::Registry::connect_lazy(
+        &format!("http://127.0.0.1:{}", sources.org_port),
+        Duration::from_secs(3),
+    )
+    .expect("registry")
+    .with_identity(ServiceIdentity::new(
+        testing::authenticator(),
+        "integration",
+    ));
+    let built = hongxin_integration::build(
+        "127.0.0.1:0".parse().expect("addr"),
+        store.clone(),
+        hongxin_vault::Vault::new(store, sources.master.clone()),
+        registry,
+        &settings(max_attempts),
+        clock,
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("integration");
+    let (mode, stores) = (sources.mode, sources.stores.clone());
+    let nats_url = sources.nats.as_ref().map(|n| n.url().to_owned());
+    let feeds = async move || {
+        let mut feeds = Vec::new();
+        for (context, store) in stores {
+            let feed = match (mode, &nats_url) {
+                (Mode::Distributed, Some(url)) => {
+                    let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await?);
+                    EventFeed::jetstream(
+                        &js,
+                        context,
+                        hongxin_integration::FEED_NAME,
+                        &Default::default(),
+                    )
+                    .await?
+                }
+                _ => EventFeed::in_process(store, context, hongxin_integration::FEED_NAME).await?,
+            };
+            feeds.push((context, feed));
+        }
+        Ok(feeds)
+    };
+    tokio::spawn(built.background(feeds, deliverer));
+    built
 }
 
 async fn person(s: &mut System, seq: u16, union_member: bool) -> Uuid {
@@ -747,6 +792,81 @@ async fn every_event_once_in_order_after_failures(mode: Mode) {
         .subscription
         .expect("subscription");
     assert_eq!(view.routed, 5);
+}
+
+/// Two integration processes on one store: one delivers, the other waits;
+/// each event arrives once; when the first stops, the second takes over.
+async fn one_process_delivers_at_a_time(mode: Mode) {
+    let mut s = start(mode, 4, Arc::new(SystemClock)).await;
+    let standby_stop = Shutdown::new();
+    let _standby = integration(
+        &s.sources,
+        s.integration_store.clone(),
+        4,
+        s.clock.clone(),
+        standby_stop.clone(),
+    )
+    .await;
+    let hr = Receiver::start().await;
+    // Slow answers keep each post in flight across several of the other
+    // process's polls.
+    hr.with(|i| i.slow = Duration::from_millis(300));
+    let sub = subscribe(&mut s, pb::Partner::HrBureau, HR_TYPES, &hr).await;
+    let file = async |s: &mut System, seq: u16| {
+        let worker = person(s, seq, false).await;
+        s.organization
+            .file_employment_registration(org::FileEmploymentRegistrationRequest {
+                person_id: worker.to_string(),
+                occupation: "网约配送员".to_owned(),
+                validate_only: false,
+            })
+            .await
+            .expect("filing");
+    };
+    for seq in 1..=3 {
+        file(&mut s, seq).await;
+    }
+    let checkpoint = format!("delivery.{sub}");
+    let store = s.integration_store.clone();
+    eventually("the leader delivers and settles three", async || {
+        let done = store.checkpoint(&checkpoint).await.ok()?;
+        (done >= 3).then_some(())
+    })
+    .await;
+    hr.with(|i| {
+        assert_eq!(i.accepted.len(), 3, "each event was posted once");
+        assert!(i.attempts.values().all(|n| *n == 1), "{:?}", i.attempts);
+    });
+
+    // The leader stops delivering; the standby takes the lead.
+    s.deliverer.trigger();
+    for seq in 4..=6 {
+        file(&mut s, seq).await;
+    }
+    let got = eventually("the standby delivers the rest", async || {
+        let u = hr.unique();
+        (u.len() >= 6).then_some(u)
+    })
+    .await;
+    assert_eq!(got.len(), 6);
+    assert_valid(&got);
+    eventually("the standby settles all six", async || {
+        let done = store.checkpoint(&checkpoint).await.ok()?;
+        (done >= 6).then_some(())
+    })
+    .await;
+    hr.with(|i| assert_eq!(i.accepted.len(), 6, "nothing was posted twice"));
+    standby_stop.trigger();
+}
+
+#[tokio::test]
+async fn embedded_one_process_delivers_at_a_time() {
+    one_process_delivers_at_a_time(Mode::Embedded).await;
+}
+
+#[tokio::test]
+async fn distributed_one_process_delivers_at_a_time() {
+    one_process_delivers_at_a_time(Mode::Distributed).await;
 }
 
 #[tokio::test]
