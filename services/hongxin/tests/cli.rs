@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{LOCAL_KEY, admin_token, hongxin};
+use common::{LOCAL_KEY, admin_token, get, hongxin};
 
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -12,7 +12,6 @@ use std::time::Duration;
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
 use hongxin_testkit::{free_port, nats::wait_for_port};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -38,20 +37,6 @@ fn committee(i: usize) -> pb::RegisterIndustryCommitteeRequest {
 }
 
 /// A plain HTTP/1.0 GET, enough for the dashboard's JSON.
-async fn get(port: u16, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
-}
-
 fn sigterm(child: &Child) {
     let pid = nix::unistd::Pid::from_raw(child.id().expect("running") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");

@@ -46,3 +46,19 @@ pub(crate) fn hongxin(dir: &std::path::Path, envs: &[(&str, String)], args: &[&s
     }
     cmd.spawn().expect("start hongxin")
 }
+
+/// The body of `GET <path>` from 127.0.0.1:`port` (plain HTTP/1.0).
+pub(crate) async fn get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
