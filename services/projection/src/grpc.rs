@@ -201,23 +201,15 @@ impl DashboardService for Api {
         &self,
         _: Request<pb::WatchFreshnessRequest>,
     ) -> Result<Response<Self::WatchFreshnessStream>, Status> {
-        let projection = self.projection.clone();
-        let changes = projection.changes();
-        let stream = futures::stream::unfold(
-            (projection, changes, true),
-            |(projection, mut changes, first)| async move {
-                if !first {
-                    changes.changed().await.ok()?;
-                    tokio::time::sleep(crate::web::LIVE_COALESCE).await;
-                    changes.borrow_and_update();
-                }
-                let update = pb::WatchFreshnessResponse {
-                    contexts: contexts(projection.freshness()),
-                };
-                Some((Ok(update), (projection, changes, false)))
-            },
-        )
-        .take_until(self.shutdown.wait());
+        let stream = self
+            .projection
+            .freshness_updates()
+            .map(|f| {
+                Ok(pb::WatchFreshnessResponse {
+                    contexts: contexts(f),
+                })
+            })
+            .take_until(self.shutdown.wait());
         Ok(Response::new(Box::pin(stream)))
     }
 

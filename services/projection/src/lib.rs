@@ -83,6 +83,10 @@ pub struct Projection {
 const LIVE_BATCH: usize = 500;
 const GATHER: Duration = Duration::from_millis(5);
 
+/// The least time between two live updates of one watcher (the page's
+/// server-sent events, `WatchFreshness`).
+pub(crate) const LIVE_COALESCE: Duration = Duration::from_millis(50);
+
 /// How long the replaced read models stay open for readers that took them
 /// just before a swap.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -326,6 +330,30 @@ impl Projection {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Every context's freshness now, then again after each change of the
+    /// read models: a change after a quiet spell at once, changes within
+    /// [`LIVE_COALESCE`] of the last one sent together at its end.
+    pub(crate) fn freshness_updates(
+        &self,
+    ) -> impl futures::Stream<Item = BTreeMap<String, Freshness>> + Send + 'static + use<> {
+        let sent: Option<tokio::time::Instant> = None;
+        futures::stream::unfold(
+            (self.clone(), self.changes(), sent),
+            |(projection, mut changes, sent)| async move {
+                if let Some(sent) = sent {
+                    changes.changed().await.ok()?;
+                    tokio::time::sleep_until(sent + LIVE_COALESCE).await;
+                    changes.borrow_and_update();
+                }
+                let now = projection.freshness();
+                Some((
+                    now,
+                    (projection, changes, Some(tokio::time::Instant::now())),
+                ))
+            },
+        )
     }
 
     /// Changes whenever a delivery was applied (or held back); the value

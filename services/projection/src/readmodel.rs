@@ -34,7 +34,9 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
     if e.global_position != last + 1 {
         return Ok(Applied::Gap);
     }
-    apply_one(&mut tx, e).await?;
+    let mut tally = Tally::default();
+    tally.apply(&mut tx, e).await?;
+    tally.flush(&mut tx).await?;
     save_checkpoint(&mut tx, e).await?;
     tx.commit().await?;
     Ok(Applied::Applied)
@@ -56,6 +58,7 @@ pub(crate) async fn apply_batch(
     let mut last = checkpoint(&mut tx, &first.context).await?;
     let mut applied = None;
     let mut done = 0;
+    let mut tally = Tally::default();
     for e in events {
         if e.context != first.context {
             break;
@@ -64,13 +67,14 @@ pub(crate) async fn apply_batch(
             if e.global_position != last + 1 {
                 break;
             }
-            apply_one(&mut tx, e).await?;
+            tally.apply(&mut tx, e).await?;
             last = e.global_position;
             applied = Some(e);
         }
         done += 1;
     }
     if let Some(e) = applied {
+        tally.flush(&mut tx).await?;
         save_checkpoint(&mut tx, e).await?;
         tx.commit().await?;
     }
@@ -86,36 +90,111 @@ async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64,
     Ok(last.unwrap_or(0) as u64)
 }
 
-async fn apply_one(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
-    let recorded_at = e
-        .recorded_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO audit_trail (context, global_position, stream_id, event_type, actor, \
-         correlation_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (context, global_position) DO NOTHING",
-    )
-    .bind(&e.context)
-    .bind(e.global_position as i64)
-    .bind(&e.stream_id)
-    .bind(&e.event_type)
-    .bind(&e.actor)
-    .bind(&e.correlation_id)
-    .bind(recorded_at)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, 1) \
-         ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + 1",
-    )
-    .bind(&e.context)
-    .bind(&e.event_type)
-    .execute(&mut **tx)
-    .await?;
-    apply_to_models(tx, e).await
+/// Audit rows per multi-row INSERT (7 parameters each, well under either
+/// database's limit).
+const AUDIT_ROWS_PER_INSERT: usize = 500;
+
+/// What every event adds besides its own read models — a row of the audit
+/// trail and one to its type's count — gathered over a transaction and
+/// written at its end in a few statements, not two per event. Neither is
+/// read by the statements of other events, so the order is free.
+#[derive(Default)]
+struct Tally {
+    audit: Vec<AuditRow>,
+    counts: std::collections::BTreeMap<(String, String), i64>,
+}
+
+struct AuditRow {
+    context: String,
+    position: i64,
+    stream_id: String,
+    event_type: String,
+    actor: String,
+    correlation_id: String,
+    recorded_at: String,
+}
+
+impl Tally {
+    async fn apply(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        e: &EventEnvelope,
+    ) -> Result<(), sqlx::Error> {
+        let recorded_at = e
+            .recorded_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_default();
+        self.audit.push(AuditRow {
+            context: e.context.clone(),
+            position: e.global_position as i64,
+            stream_id: e.stream_id.clone(),
+            event_type: e.event_type.clone(),
+            actor: e.actor.clone(),
+            correlation_id: e.correlation_id.clone(),
+            recorded_at,
+        });
+        *self
+            .counts
+            .entry((e.context.clone(), e.event_type.clone()))
+            .or_default() += 1;
+        apply_to_models(tx, e).await
+    }
+
+    async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        for rows in self.audit.chunks(AUDIT_ROWS_PER_INSERT) {
+            // Numbered placeholders, which both databases take through
+            // `Any` (its query builder would write `?`, which PostgreSQL
+            // does not).
+            let values: Vec<String> = (0..rows.len())
+                .map(|i| {
+                    let n = i * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_trail (context, global_position, stream_id, event_type, actor, \
+                 correlation_id, recorded_at) VALUES {} \
+                 ON CONFLICT (context, global_position) DO NOTHING",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(&sql);
+            for r in rows {
+                insert = insert
+                    .bind(&r.context)
+                    .bind(r.position)
+                    .bind(&r.stream_id)
+                    .bind(&r.event_type)
+                    .bind(&r.actor)
+                    .bind(&r.correlation_id)
+                    .bind(&r.recorded_at);
+            }
+            insert.execute(&mut **tx).await?;
+        }
+        self.audit.clear();
+        for ((context, event_type), n) in std::mem::take(&mut self.counts) {
+            sqlx::query(
+                "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, $3) \
+                 ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + excluded.events",
+            )
+            .bind(context)
+            .bind(event_type)
+            .bind(n)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 async fn save_checkpoint(

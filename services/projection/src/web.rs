@@ -1,7 +1,6 @@
 //! The dashboard's HTTP side: the page and its JSON.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -42,28 +41,17 @@ pub(crate) struct Web {
     shutdown: Shutdown,
 }
 
-/// Bursts of changes closer than this are sent as one.
-pub(crate) const LIVE_COALESCE: Duration = Duration::from_millis(100);
-
 /// A `changed` event with every context's freshness now, then one after
 /// each change of the read models (bursts coalesced), until shutdown.
 async fn live(State(web): State<Web>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let changes = web.projection.changes();
-    let first = true;
-    let stream = futures::stream::unfold(
-        (web.projection, changes, first),
-        |(projection, mut changes, first)| async move {
-            if !first {
-                changes.changed().await.ok()?;
-                tokio::time::sleep(LIVE_COALESCE).await;
-                changes.borrow_and_update();
-            }
-            let data = serde_json::json!({ "contexts": projection.freshness() });
-            let event = Event::default().event("changed").data(data.to_string());
-            Some((Ok(event), (projection, changes, false)))
-        },
-    )
-    .take_until(web.shutdown.wait());
+    let stream = web
+        .projection
+        .freshness_updates()
+        .map(|contexts| {
+            let data = serde_json::json!({ "contexts": contexts });
+            Ok(Event::default().event("changed").data(data.to_string()))
+        })
+        .take_until(web.shutdown.wait());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
