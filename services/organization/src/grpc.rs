@@ -116,7 +116,60 @@ pub(crate) fn check_enterprise_reach<T>(
     )
 }
 
+/// An id as scopes name it: the canonical form when it is a UUID, else as
+/// given (for the reach check to refuse).
+pub(crate) fn id_scope(raw: &str) -> String {
+    Uuid::parse_str(raw).map_or_else(|_| raw.to_owned(), |id| id.to_string())
+}
+
+/// Refuses with `PermissionDenied` a caller whose scope does not reach a
+/// record of `community`, or `person`'s own record there.
+pub(crate) fn check_community_reach<T>(
+    request: &Request<T>,
+    community: &str,
+    person: Option<&str>,
+) -> Result<(), Status> {
+    let community = id_scope(community);
+    let person = person.map(id_scope);
+    hongxin_runtime::auth::check_reach(
+        request,
+        &hongxin_runtime::auth::Record {
+            person: person.as_deref(),
+            community: Some(&community),
+            industry: None,
+            department: None,
+        },
+    )
+}
+
+/// Whether the caller has `role`; calls made inside the process have none.
+fn caller_has<T>(request: &Request<T>, role: hongxin_runtime::auth::Role) -> bool {
+    hongxin_runtime::auth::caller_of(request).is_some_and(|c| c.has(role))
+}
+
 impl Api {
+    /// Refuses a caller whose scope does not reach the report station (a
+    /// station belongs to its community), or `person`'s own membership of
+    /// it; an unknown or malformed station passes, for the command to
+    /// answer.
+    async fn check_station_reach_of<T>(
+        &self,
+        request: &Request<T>,
+        station_id: &str,
+        person: Option<&str>,
+    ) -> Result<(), Status> {
+        if hongxin_runtime::auth::caller_of(request).is_none() {
+            return Ok(());
+        }
+        let Ok(id) = parse_id("station_id", station_id) else {
+            return Ok(());
+        };
+        match load(&self.stations, id, |s, _| s.0).await? {
+            Some(s) => check_community_reach(request, &s.opening.community_id.to_string(), person),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses a caller whose scope does not reach the enterprise; an
     /// unknown enterprise passes, for the command to answer `NotFound`.
     pub(crate) async fn check_enterprise_reach_of<T>(
@@ -464,6 +517,21 @@ impl OrganizationService for Api {
             .map_err(status_of)?;
         let committee = committee_of(loaded.state, loaded.version)
             .ok_or_else(|| Status::not_found("no such industry committee"))?;
+        // An industry committee looks up its own industry's committee;
+        // every industry works in each community, so community staff look
+        // up any.
+        if !caller_has(&request, hongxin_runtime::auth::Role::CommunityStaff) {
+            let industry = pb::Industry::try_from(committee.industry)
+                .ok()
+                .map(industry_scope);
+            hongxin_runtime::auth::check_reach(
+                &request,
+                &hongxin_runtime::auth::Record {
+                    industry: industry.as_deref(),
+                    ..Default::default()
+                },
+            )?;
+        }
         Ok(Response::new(pb::GetIndustryCommitteeResponse {
             committee: Some(committee),
         }))
@@ -510,6 +578,11 @@ impl OrganizationService for Api {
         let community = load(&self.communities, id, community_of)
             .await?
             .ok_or_else(|| Status::not_found("no such community"))?;
+        // Community staff look up their own community; an industry
+        // committee's units lie in any community, so it looks up any.
+        if !caller_has(&request, hongxin_runtime::auth::Role::IndustryCommittee) {
+            check_community_reach(&request, &community.community_id, None)?;
+        }
         Ok(Response::new(pb::GetCommunityResponse {
             community: Some(community),
         }))
@@ -750,6 +823,7 @@ impl OrganizationService for Api {
         &self,
         request: Request<pb::OpenReportStationRequest>,
     ) -> Result<Response<pb::OpenReportStationResponse>, Status> {
+        check_community_reach(&request, &request.get_ref().community_id, None)?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
@@ -787,6 +861,9 @@ impl OrganizationService for Api {
         &self,
         request: Request<pb::CheckInMobileMemberRequest>,
     ) -> Result<Response<pb::CheckInMobileMemberResponse>, Status> {
+        let r = request.get_ref();
+        self.check_station_reach_of(&request, &r.station_id, Some(&r.person_id))
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let command = person_and_day(&r.person_id, "checked_in_on", &r.checked_in_on).map(
@@ -804,6 +881,9 @@ impl OrganizationService for Api {
         &self,
         request: Request<pb::RecordReportHomeRequest>,
     ) -> Result<Response<pb::RecordReportHomeResponse>, Status> {
+        let r = request.get_ref();
+        self.check_station_reach_of(&request, &r.station_id, Some(&r.person_id))
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let command = person_and_day(&r.person_id, "reported_on", &r.reported_on)
@@ -816,6 +896,9 @@ impl OrganizationService for Api {
         &self,
         request: Request<pb::CheckOutMobileMemberRequest>,
     ) -> Result<Response<pb::CheckOutMobileMemberResponse>, Status> {
+        let r = request.get_ref();
+        self.check_station_reach_of(&request, &r.station_id, Some(&r.person_id))
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let command = person_and_day(&r.person_id, "checked_out_on", &r.checked_out_on)
@@ -832,6 +915,7 @@ impl OrganizationService for Api {
         let station = load(&self.stations, id, |s, v| self.station_of(s, v))
             .await?
             .ok_or_else(|| Status::not_found("no such report station"))?;
+        check_community_reach(&request, &station.community_id, None)?;
         Ok(Response::new(pb::GetReportStationResponse {
             station: Some(station),
         }))

@@ -11,7 +11,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::committee::Industry;
-use crate::grpc::{Api, Violations, day, load, optional_id, parse_id, run};
+use crate::grpc::{
+    Api, Violations, day, id_scope, industry_scope, load, optional_id, parse_id, run,
+};
 use crate::person::{self, IdNumber, PartyStatus};
 
 /// Most references one `CheckReferences` call may ask about.
@@ -28,6 +30,43 @@ fn details_of(key: &SubjectKey, sealed: &[u8]) -> Result<pb::PersonalDetails, St
     let clear = key.open(sealed).map_err(vault_status)?;
     pb::PersonalDetails::decode(clear.as_slice())
         .map_err(|e| status_of(CommandError::Internal(Box::new(e))))
+}
+
+/// Refuses a caller whose scope does not reach a person of `person_id`
+/// with `work`: community staff reach their community's people, an
+/// industry committee its industry's, a worker themselves.
+fn check_work_reach<T>(
+    request: &Request<T>,
+    person_id: &str,
+    work: &pb::PersonWork,
+) -> Result<(), Status> {
+    let person = id_scope(person_id);
+    let community = Some(work.community_id.as_str())
+        .filter(|c| !c.is_empty())
+        .map(id_scope);
+    let industry = pb::Industry::try_from(work.industry)
+        .ok()
+        .filter(|i| *i != pb::Industry::Unspecified)
+        .map(industry_scope);
+    hongxin_runtime::auth::check_reach(
+        request,
+        &hongxin_runtime::auth::Record {
+            person: Some(&person),
+            community: community.as_deref(),
+            industry: industry.as_deref(),
+            department: None,
+        },
+    )
+}
+
+/// Refuses a caller whose scope does not reach the person as registered.
+fn check_person_reach<T>(request: &Request<T>, p: &person::Person) -> Result<(), Status> {
+    let r = &p.registration;
+    check_work_reach(
+        request,
+        &r.person_id.to_string(),
+        &person::work_to_wire(&r.work),
+    )
 }
 
 fn masked(p: &person::Person, version: u64, details: Option<&pb::PersonalDetails>) -> pb::Person {
@@ -151,6 +190,13 @@ impl Api {
         &self,
         request: Request<pb::RegisterPersonRequest>,
     ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
+        // Before anything is claimed: community staff register their
+        // community's people, an industry committee its industry's.
+        check_work_reach(
+            &request,
+            &request.get_ref().person_id,
+            &request.get_ref().work.clone().unwrap_or_default(),
+        )?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
@@ -253,6 +299,17 @@ impl Api {
         &self,
         request: Request<pb::ChangePersonWorkRequest>,
     ) -> Result<Response<pb::ChangePersonWorkResponse>, Status> {
+        // The person must be within the caller's scope, and stay there:
+        // community staff do not move a person to another community, nor
+        // an industry committee to another industry.
+        if let Ok(id) = parse_id("person_id", &request.get_ref().person_id) {
+            self.check_person_reach_of(&request, id).await?;
+            check_work_reach(
+                &request,
+                &id.to_string(),
+                &request.get_ref().work.clone().unwrap_or_default(),
+            )?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
@@ -281,6 +338,9 @@ impl Api {
         &self,
         request: Request<pb::ChangePersonContactRequest>,
     ) -> Result<Response<pb::ChangePersonContactResponse>, Status> {
+        if let Ok(id) = parse_id("person_id", &request.get_ref().person_id) {
+            self.check_person_reach_of(&request, id).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut v = Violations::default();
@@ -322,8 +382,9 @@ impl Api {
         request: Request<pb::SetPersonFlagsRequest>,
     ) -> Result<Response<pb::SetPersonFlagsResponse>, Status> {
         let ctx = command_context(&request);
+        let id = parse_id("person_id", &request.get_ref().person_id).map_err(status_of)?;
+        self.check_person_reach_of(&request, id).await?;
         let r = request.into_inner();
-        let id = parse_id("person_id", &r.person_id).map_err(status_of)?;
         let command = person::Command::SetFlags(person::Flags {
             union_member: r.union_member,
             mobile_member: r.mobile_member,
@@ -410,27 +471,23 @@ impl Api {
         p: &person::Person,
         what: &str,
     ) -> Result<(), Status> {
-        let work = &p.registration.work;
-        let person = p.registration.person_id.to_string();
-        let community = work.community.map(|c| c.to_string());
-        let industry = work.industry.map(|i| {
-            i.to_wire()
-                .as_str_name()
-                .trim_start_matches("INDUSTRY_")
-                .to_ascii_lowercase()
-        });
-        hongxin_runtime::auth::check_reach(
-            request,
-            &hongxin_runtime::auth::Record {
-                person: Some(&person),
-                community: community.as_deref(),
-                industry: industry.as_deref(),
-                department: None,
-            },
-        )?;
+        check_person_reach(request, p)?;
         let actor = hongxin_runtime::auth::caller_of(request).map(|c| c.actor());
-        tracing::info!(person_id = %person, actor = actor.as_deref().unwrap_or("internal"), what, "a person's record was read");
+        tracing::info!(person_id = %p.registration.person_id, actor = actor.as_deref().unwrap_or("internal"), what, "a person's record was read");
         Ok(())
+    }
+
+    /// Refuses a caller whose scope does not reach the person `id` as
+    /// registered; an unknown person passes, for the command to answer
+    /// `NotFound`.
+    async fn check_person_reach_of<T>(&self, request: &Request<T>, id: Uuid) -> Result<(), Status> {
+        if hongxin_runtime::auth::caller_of(request).is_none() {
+            return Ok(());
+        }
+        match load(&self.people, id, |s, _| s.0).await? {
+            Some(p) => check_person_reach(request, &p),
+            None => Ok(()),
+        }
     }
 
     pub(crate) async fn get_person_impl(

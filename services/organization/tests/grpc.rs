@@ -1098,3 +1098,231 @@ async fn enterprise_scope(mut app: Running) {
 }
 
 on_both_stores!(enterprise_scope);
+
+/// Communities, industry committees and report stations within the
+/// caller's scope: community staff look up their own community and work
+/// their own community's stations only; an industry committee looks up its
+/// own industry's committee; a worker checks themselves in and no one else.
+/// What is refused writes nothing.
+async fn community_and_station_scope(mut app: Running) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let here = community(&mut app, "晏城社区").await;
+    let there = community(&mut app, "华店社区").await;
+    let client = |role: Role, scope: Scope| {
+        pb::organization_service_client::OrganizationServiceClient::new(authed(
+            app.channel.clone(),
+            &token_with(role, scope),
+        ))
+    };
+    let staff = |c: Uuid| {
+        client(
+            Role::CommunityStaff,
+            Scope {
+                community: Some(c.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    let committee = |industry: &str| {
+        client(
+            Role::IndustryCommittee,
+            Scope {
+                industry: Some(industry.to_owned()),
+                ..Scope::default()
+            },
+        )
+    };
+    let worker = |p: Uuid| {
+        client(
+            Role::Worker,
+            Scope {
+                person: Some(p.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+        let status = result.map(|_| ()).expect_err(why);
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+    }
+
+    // Communities: staff their own; an industry committee any.
+    let get_community = |c: Uuid| pb::GetCommunityRequest {
+        community_id: c.to_string(),
+    };
+    let own = staff(here)
+        .get_community(get_community(here))
+        .await
+        .expect("their own community")
+        .into_inner()
+        .community
+        .expect("community");
+    assert_eq!(own.name, "晏城社区");
+    denied(
+        staff(there).get_community(get_community(here)).await,
+        "another community",
+    );
+    committee("express")
+        .get_community(get_community(here))
+        .await
+        .expect("an industry committee's units lie in any community");
+
+    // Industry committees: a committee its own industry's; staff any.
+    let committee_id = Uuid::now_v7();
+    app.client
+        .register_industry_committee(register(committee_id))
+        .await
+        .expect("admin registers");
+    let get_committee = || pb::GetIndustryCommitteeRequest {
+        committee_id: committee_id.to_string(),
+    };
+    let got = committee("food_delivery")
+        .get_industry_committee(get_committee())
+        .await
+        .expect("its own industry")
+        .into_inner()
+        .committee
+        .expect("committee");
+    assert_eq!(got.industry, pb::Industry::FoodDelivery as i32);
+    denied(
+        committee("express")
+            .get_industry_committee(get_committee())
+            .await,
+        "another industry's committee",
+    );
+    staff(there)
+        .get_industry_committee(get_committee())
+        .await
+        .expect("community staff look up any committee");
+
+    // Report stations belong to their community.
+    let station_id = Uuid::now_v7();
+    let open = || pb::OpenReportStationRequest {
+        station_id: station_id.to_string(),
+        name: "晏城社区流动党员报到站".to_owned(),
+        community_id: here.to_string(),
+        address: "齐河县晏城街道".to_owned(),
+        opened_on: "2026-03-01".to_owned(),
+    };
+    let get_station = || pb::GetReportStationRequest {
+        station_id: station_id.to_string(),
+    };
+    denied(
+        staff(there).open_report_station(open()).await,
+        "a station in another community",
+    );
+    let none = app
+        .client
+        .get_report_station(get_station())
+        .await
+        .expect_err("nothing was opened");
+    assert_eq!(none.code(), Code::NotFound);
+    staff(here)
+        .open_report_station(open())
+        .await
+        .expect("a station in their community");
+    let (rider, driver) = (Uuid::now_v7(), Uuid::now_v7());
+    let check_in = |p: Uuid| pb::CheckInMobileMemberRequest {
+        station_id: station_id.to_string(),
+        person_id: p.to_string(),
+        home_organisation: "聊城市某村党支部".to_owned(),
+        checked_in_on: "2026-04-10".to_owned(),
+    };
+    let report_home = |p: Uuid| pb::RecordReportHomeRequest {
+        station_id: station_id.to_string(),
+        person_id: p.to_string(),
+        reported_on: "2026-05-01".to_owned(),
+    };
+    let check_out = |p: Uuid| pb::CheckOutMobileMemberRequest {
+        station_id: station_id.to_string(),
+        person_id: p.to_string(),
+        checked_out_on: "2026-06-01".to_owned(),
+    };
+    app.client
+        .check_in_mobile_member(check_in(rider))
+        .await
+        .expect("admin checks a member in");
+
+    denied(
+        staff(there).check_in_mobile_member(check_in(driver)).await,
+        "another community's station",
+    );
+    denied(
+        staff(there).record_report_home(report_home(rider)).await,
+        "another community's station",
+    );
+    denied(
+        staff(there).check_out_mobile_member(check_out(rider)).await,
+        "another community's station",
+    );
+    denied(
+        staff(there).get_report_station(get_station()).await,
+        "another community's station",
+    );
+    denied(
+        worker(driver).check_in_mobile_member(check_in(rider)).await,
+        "someone else",
+    );
+    denied(
+        worker(driver)
+            .check_out_mobile_member(check_out(rider))
+            .await,
+        "someone else",
+    );
+    denied(
+        committee("food_delivery")
+            .get_report_station(get_station())
+            .await,
+        "a station is in no industry",
+    );
+    let untouched = app
+        .client
+        .get_report_station(get_station())
+        .await
+        .expect("admin")
+        .into_inner()
+        .station
+        .expect("station");
+    assert_eq!(untouched.version, 2, "opened, one check-in");
+    let members: Vec<&str> = untouched
+        .members
+        .iter()
+        .map(|m| m.person_id.as_str())
+        .collect();
+    assert_eq!(members, [rider.to_string()]);
+    assert!(untouched.members[0].last_reported_home_on.is_empty());
+
+    worker(driver)
+        .check_in_mobile_member(check_in(driver))
+        .await
+        .expect("checks themselves in");
+    staff(here)
+        .record_report_home(report_home(rider))
+        .await
+        .expect("their community's station");
+    let seen = staff(here)
+        .get_report_station(get_station())
+        .await
+        .expect("their community's station")
+        .into_inner()
+        .station
+        .expect("station");
+    assert_eq!(seen.members.len(), 2);
+    staff(here)
+        .check_out_mobile_member(check_out(rider))
+        .await
+        .expect("their community's station");
+    let after = app
+        .client
+        .get_report_station(get_station())
+        .await
+        .expect("admin")
+        .into_inner()
+        .station
+        .expect("station");
+    let members: Vec<&str> = after.members.iter().map(|m| m.person_id.as_str()).collect();
+    assert_eq!(members, [driver.to_string()]);
+    assert_eq!(after.version, 5);
+}
+
+on_both_stores!(community_and_station_scope);

@@ -972,3 +972,215 @@ async fn data_scope(mut app: Running) {
 }
 
 on_both_stores!(data_scope);
+
+/// Writes to the registry within the caller's scope: community staff
+/// register and change their community's people only and do not move them
+/// to another community; an industry committee likewise for its industry; a
+/// worker changes their own contact. What is refused writes nothing, and a
+/// refused registration claims no ID number.
+async fn person_writes_scope(mut app: Running) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let here = community(&mut app, "晏城社区").await;
+    let there = community(&mut app, "华店社区").await;
+    let client = |role: Role, scope: Scope| {
+        pb::organization_service_client::OrganizationServiceClient::new(authed(
+            app.channel.clone(),
+            &token_with(role, scope),
+        ))
+    };
+    let staff = |c: Uuid| {
+        client(
+            Role::CommunityStaff,
+            Scope {
+                community: Some(c.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    let committee = |industry: &str| {
+        client(
+            Role::IndustryCommittee,
+            Scope {
+                industry: Some(industry.to_owned()),
+                ..Scope::default()
+            },
+        )
+    };
+    fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+        let status = result.map(|_| ()).expect_err(why);
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+    }
+    let in_community = |id: Uuid, seq: u16, c: Uuid| {
+        let mut request = person(id, "骑手", &id_number("19930101", seq), "");
+        if let Some(w) = request.work.as_mut() {
+            w.community_id = c.to_string();
+        }
+        request
+    };
+
+    // Registering: the community's staff, or the industry's committee.
+    let refused = Uuid::now_v7();
+    denied(
+        staff(there)
+            .register_person(in_community(refused, 301, here))
+            .await,
+        "registers in another community",
+    );
+    denied(
+        committee("express")
+            .register_person(in_community(refused, 301, here))
+            .await,
+        "registers in another industry",
+    );
+    let none = app
+        .client
+        .get_person(pb::GetPersonRequest {
+            person_id: refused.to_string(),
+        })
+        .await
+        .expect_err("nothing was registered");
+    assert_eq!(none.code(), Code::NotFound);
+    // The refused calls claimed no ID number: another id registers it.
+    let rider = Uuid::now_v7();
+    staff(here)
+        .register_person(in_community(rider, 301, here))
+        .await
+        .expect("registers in their community");
+    let courier = Uuid::now_v7();
+    committee("food_delivery")
+        .register_person(person(courier, "骑手", &id_number("19930101", 302), ""))
+        .await
+        .expect("registers in its industry");
+
+    // Changing work: within scope, and staying there.
+    let work = |c: Uuid, industry: pb::Industry| pb::ChangePersonWorkRequest {
+        person_id: rider.to_string(),
+        work: Some(pb::PersonWork {
+            industry: industry as i32,
+            platform: "饿了么".to_owned(),
+            enterprise_id: String::new(),
+            community_id: c.to_string(),
+        }),
+        expected_version: 0,
+    };
+    denied(
+        staff(there)
+            .change_person_work(work(there, pb::Industry::FoodDelivery))
+            .await,
+        "someone of another community",
+    );
+    denied(
+        staff(here)
+            .change_person_work(work(there, pb::Industry::FoodDelivery))
+            .await,
+        "moves them to another community",
+    );
+    denied(
+        committee("express")
+            .change_person_work(work(here, pb::Industry::Express))
+            .await,
+        "someone of another industry",
+    );
+    denied(
+        committee("food_delivery")
+            .change_person_work(work(here, pb::Industry::Express))
+            .await,
+        "moves them to another industry",
+    );
+    let flags = || pb::SetPersonFlagsRequest {
+        person_id: rider.to_string(),
+        union_member: true,
+        mobile_member: false,
+        home_organisation: String::new(),
+        expected_version: 0,
+    };
+    denied(
+        staff(there).set_person_flags(flags()).await,
+        "someone of another community",
+    );
+    denied(
+        committee("express").set_person_flags(flags()).await,
+        "someone of another industry",
+    );
+    let contact = |phone: &str| pb::ChangePersonContactRequest {
+        person_id: rider.to_string(),
+        phone: phone.to_owned(),
+        expected_version: 0,
+    };
+    denied(
+        staff(there)
+            .change_person_contact(contact("13905346789"))
+            .await,
+        "someone of another community",
+    );
+    let other_worker = client(
+        Role::Worker,
+        Scope {
+            person: Some(courier.to_string()),
+            ..Scope::default()
+        },
+    );
+    denied(
+        other_worker
+            .clone()
+            .change_person_contact(contact("13905346789"))
+            .await,
+        "someone else",
+    );
+    let get = || pb::GetPersonRequest {
+        person_id: rider.to_string(),
+    };
+    let untouched = app
+        .client
+        .get_person(get())
+        .await
+        .expect("admin")
+        .into_inner()
+        .person
+        .expect("person");
+    assert_eq!(untouched.version, 1, "registered, nothing since");
+    let w = untouched.work.expect("work");
+    assert_eq!(
+        (w.community_id, w.platform),
+        (here.to_string(), "美团".to_owned())
+    );
+    assert!(!untouched.union_member);
+    assert!(untouched.phone_masked.is_empty());
+
+    staff(here)
+        .change_person_work(work(here, pb::Industry::FoodDelivery))
+        .await
+        .expect("their community's person, staying in it");
+    committee("food_delivery")
+        .set_person_flags(flags())
+        .await
+        .expect("its industry's person");
+    client(
+        Role::Worker,
+        Scope {
+            person: Some(rider.to_string()),
+            ..Scope::default()
+        },
+    )
+    .change_person_contact(contact("13905346789"))
+    .await
+    .expect("their own contact");
+    staff(here)
+        .change_person_contact(contact("13905346780"))
+        .await
+        .expect("their community's person");
+    let after = app
+        .client
+        .get_person(get())
+        .await
+        .expect("admin")
+        .into_inner()
+        .person
+        .expect("person");
+    assert_eq!(after.version, 5);
+    assert_eq!(after.work.expect("work").platform, "饿了么");
+    assert!(after.union_member);
+    assert_eq!(after.phone_masked, "139****6780");
+}
+
+on_both_stores!(person_writes_scope);
