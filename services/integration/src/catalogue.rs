@@ -7,8 +7,8 @@
 //! contract changes only with a new `.vN` type.
 //!
 //! Personal data: the union receives the real-name record (name, ID
-//! number, phone, occupation) of workers who are union members, as union
-//! membership requires; the HR bureau receives name and ID number of people
+//! number, phone, occupation) of workers who are union members or apply
+//! to join, as union membership requires; the HR bureau receives name and ID number of people
 //! who attended a training session or was issued its certificate, as a
 //! real-name training record requires, and name, ID number and phone of a
 //! worker whose flexible-employment application or accident report
@@ -52,6 +52,11 @@ pub const CATALOGUE: &[Entitlement] = &[
         partner: Partner::Union,
         context: "organization",
         event_type: "PersonFlagsSet",
+    },
+    Entitlement {
+        partner: Partner::Union,
+        context: "organization",
+        event_type: "UnionMembershipApplied",
     },
     Entitlement {
         partner: Partner::Union,
@@ -193,6 +198,10 @@ pub async fn work_of(e: &EventEnvelope, registry: &Registry) -> Result<Option<Wo
         ("organization", "PersonFlagsSet") => {
             let p: org::PersonFlagsSet = decode(e)?;
             worker(e, registry, &p.person_id).await
+        }
+        ("organization", "UnionMembershipApplied") => {
+            let a: org::UnionMembershipApplied = decode(e)?;
+            worker(e, registry, &a.person_id).await
         }
         ("organization", "EmploymentRegistrationFiled") => {
             let f: org::EmploymentRegistrationFiled = decode(e)?;
@@ -389,6 +398,17 @@ async fn data_of(e: &EventEnvelope, registry: &Registry) -> Result<Value, Comman
                 "holder": Value::Object(holder),
                 "certificateNo": c.certificate_no,
                 "issuedOn": c.issued_on,
+            })
+        }
+        ("organization", "UnionMembershipApplied") => {
+            let a: org::UnionMembershipApplied = decode(e)?;
+            let person = registry.person(person_id(e, &a.person_id)?).await?;
+            json!({
+                "applicationId": a.application_id,
+                "personId": a.person_id,
+                "applicant": real_name(person.as_ref()),
+                "occupation": person.as_ref().map_or(Value::Null, |p| occupation(&p.work)),
+                "appliedOn": a.applied_on,
             })
         }
         ("organization", "EmploymentRegistrationFiled") => {

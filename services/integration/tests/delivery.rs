@@ -507,6 +507,7 @@ const UNION_TYPES: &[&str] = &[
     "cn.hongxin.care.HardshipApplied.v1",
     "cn.hongxin.care.HardshipStepRecorded.v1",
     "cn.hongxin.care.HardshipSupportGiven.v1",
+    "cn.hongxin.organization.UnionMembershipApplied.v1",
 ];
 const HR_TYPES: &[&str] = &[
     "cn.hongxin.pipeline.TrainingSessionScheduled.v1",
@@ -778,6 +779,37 @@ async fn every_event_once_in_order_after_failures(mode: Mode) {
                 .unwrap_or_default()
         )
     );
+
+    // A worker who is no member applies to join, twice: the union hears of
+    // it once, with the real-name record it enrols from.
+    let mut applications = HashSet::new();
+    for _ in 0..2 {
+        let applied = s
+            .organization
+            .apply_to_join_union(org::ApplyToJoinUnionRequest {
+                person_id: not_member.to_string(),
+                validate_only: false,
+            })
+            .await
+            .expect("application")
+            .into_inner();
+        applications.insert(applied.application_id);
+    }
+    assert_eq!(applications.len(), 1);
+    let got = eventually("the union's application", async || {
+        let u = union.unique();
+        (u.len() >= 12).then_some(u)
+    })
+    .await;
+    assert_eq!(got.len(), 12);
+    assert_valid(&got);
+    let applied: Vec<&Value> = got.iter().filter(|e| e["type"] == UNION_TYPES[5]).collect();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        applied[0]["data"]["applicant"]["idNumber"],
+        id_number("19900101", 3).as_str()
+    );
+    assert_eq!(applied[0]["data"]["occupation"]["platform"], "美团");
 
     // Nothing was parked, and the log holds what was delivered.
     assert!(dead_letters(&mut s, union_sub).await.is_empty());

@@ -1,12 +1,15 @@
-//! What hongxin files with the HR bureau 人社局 on a worker's behalf: an
-//! application for flexible-employment registration 灵活就业登记, and the
+//! What hongxin files with a partner on a worker's behalf: with the union
+//! 县总工会, an application to join 入会申请; with the HR bureau 人社局, an
+//! application for flexible-employment registration 灵活就业登记 and the
 //! report of an accident on the job for occupational-injury protection
-//! 职业伤害报案. One stream per person (`hr_filings-<person_id>`).
+//! 职业伤害报案. One stream per person (`filings-<person_id>`).
 //!
-//! The bureau's answers come back as its own records (`crate::hr`): the
-//! registration, the claim's status. A filing's id follows from what it
-//! says (the occupation; the accident's day, platform and kind), so filing
-//! the same again — a retry, a second tap on a phone — changes nothing.
+//! The partners' answers come back as their own records: the union's
+//! membership confirmation, the bureau's registration and claim status
+//! (`crate::hr`). A filing's id follows from what it says (the person for
+//! a union application; the occupation; the accident's day, platform and
+//! kind), so filing the same again — a retry, a second tap on a phone —
+//! changes nothing.
 //!
 //! Personal data: an accident report carries its day, the platform and the
 //! kind of accident, and nothing of the injuries, the place or the account;
@@ -55,6 +58,9 @@ impl AccidentKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    JoinUnion {
+        person_id: Uuid,
+    },
     FileEmployment {
         person_id: Uuid,
         occupation: String,
@@ -69,6 +75,11 @@ pub enum Command {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    UnionApplied {
+        person_id: Uuid,
+        application_id: Uuid,
+        applied_on: NaiveDate,
+    },
     EmploymentFiled {
         person_id: Uuid,
         filing_id: Uuid,
@@ -92,9 +103,19 @@ pub struct State {
 }
 
 impl Command {
+    /// Whom the filing is for.
+    pub fn person_id(&self) -> Uuid {
+        match self {
+            Self::JoinUnion { person_id }
+            | Self::FileEmployment { person_id, .. }
+            | Self::ReportAccident { person_id, .. } => *person_id,
+        }
+    }
+
     /// The filing's id: the same for the same person and content.
     pub fn filing_id(&self) -> Uuid {
         let name = match self {
+            Self::JoinUnion { person_id } => format!("union/{person_id}"),
             Self::FileEmployment {
                 person_id,
                 occupation,
@@ -120,7 +141,7 @@ impl Decider for FilingDecider {
     type State = State;
     type Command = Command;
     type Event = Event;
-    const CATEGORY: &'static str = "hr_filings";
+    const CATEGORY: &'static str = "filings";
 
     fn decide(
         &self,
@@ -131,6 +152,7 @@ impl Decider for FilingDecider {
         let today = beijing_today(now);
         let mut v = Vec::new();
         match command {
+            Command::JoinUnion { .. } => {}
             Command::FileEmployment { occupation, .. } => {
                 v.extend(text_violations("occupation", occupation, 50));
             }
@@ -156,6 +178,11 @@ impl Decider for FilingDecider {
             return Ok(vec![]);
         }
         Ok(vec![match command {
+            Command::JoinUnion { person_id } => Event::UnionApplied {
+                person_id: *person_id,
+                application_id: id,
+                applied_on: today,
+            },
             Command::FileEmployment {
                 person_id,
                 occupation,
@@ -183,6 +210,7 @@ impl Decider for FilingDecider {
 
     fn evolve(&self, mut state: State, event: &Event) -> State {
         let id = match event {
+            Event::UnionApplied { application_id, .. } => *application_id,
             Event::EmploymentFiled { filing_id, .. } => *filing_id,
             Event::AccidentReported { report_id, .. } => *report_id,
         };
@@ -194,6 +222,7 @@ impl Decider for FilingDecider {
 impl DomainEvent for Event {
     fn event_type(&self) -> &'static str {
         match self {
+            Self::UnionApplied { .. } => "UnionMembershipApplied",
             Self::EmploymentFiled { .. } => "EmploymentRegistrationFiled",
             Self::AccidentReported { .. } => "AccidentReported",
         }
@@ -201,6 +230,16 @@ impl DomainEvent for Event {
 
     fn encode(&self) -> Vec<u8> {
         match self {
+            Self::UnionApplied {
+                person_id,
+                application_id,
+                applied_on,
+            } => pb::UnionMembershipApplied {
+                person_id: person_id.to_string(),
+                application_id: application_id.to_string(),
+                applied_on: format_day(*applied_on),
+            }
+            .encode_to_vec(),
             Self::EmploymentFiled {
                 person_id,
                 filing_id,
@@ -241,6 +280,14 @@ impl DomainEvent for Event {
             parse_day(raw).ok_or_else(|| DecodeError::malformed(event_type, "not a day"))
         };
         match event_type {
+            "UnionMembershipApplied" => {
+                let e = pb::UnionMembershipApplied::decode(payload).map_err(bad)?;
+                Ok(Self::UnionApplied {
+                    person_id: decode_id(event_type, &e.person_id)?,
+                    application_id: decode_id(event_type, &e.application_id)?,
+                    applied_on: day(&e.applied_on)?,
+                })
+            }
             "EmploymentRegistrationFiled" => {
                 let e = pb::EmploymentRegistrationFiled::decode(payload).map_err(bad)?;
                 Ok(Self::EmploymentFiled {
@@ -335,6 +382,9 @@ mod tests {
     fn events_round_trip() {
         for command in [
             accident(),
+            Command::JoinUnion {
+                person_id: Uuid::from_u128(7),
+            },
             Command::FileEmployment {
                 person_id: Uuid::from_u128(7),
                 occupation: "网约配送员".into(),

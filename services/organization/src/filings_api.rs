@@ -1,4 +1,4 @@
-//! The gRPC face of what hongxin files with the HR bureau for a worker
+//! The gRPC face of what hongxin files with a partner for a worker
 //! (`crate::filings`): the person must be registered, not erased, and
 //! within the caller's scope (a worker files for themselves, community
 //! staff for their community's workers).
@@ -23,10 +23,7 @@ impl Api {
         command: Command,
         validate_only: bool,
     ) -> Result<bool, Status> {
-        let person_id = match &command {
-            Command::FileEmployment { person_id, .. }
-            | Command::ReportAccident { person_id, .. } => *person_id,
-        };
+        let person_id = command.person_id();
         let (p, _, details) = self
             .person_with_details(person_id)
             .await?
@@ -49,6 +46,25 @@ impl Api {
         }
         let outcome = crate::grpc::run(&self.filings, person_id, &command, ctx, 0).await?;
         Ok(outcome.events.is_empty())
+    }
+
+    pub(crate) async fn apply_to_join_union_impl(
+        &self,
+        request: Request<pb::ApplyToJoinUnionRequest>,
+    ) -> Result<Response<pb::ApplyToJoinUnionResponse>, Status> {
+        let r = request.get_ref();
+        let mut f = Fields::default();
+        let Some(person_id) = f.id("person_id", &r.person_id) else {
+            return Err(f.fail());
+        };
+        let command = Command::JoinUnion { person_id };
+        let application_id = command.filing_id();
+        let validate_only = r.validate_only;
+        let unchanged = self.file(&request, command, validate_only).await?;
+        Ok(Response::new(pb::ApplyToJoinUnionResponse {
+            application_id: application_id.to_string(),
+            unchanged,
+        }))
     }
 
     pub(crate) async fn file_employment_registration_impl(

@@ -360,6 +360,13 @@ impl OrganizationService for Api {
         self.record_training_subsidy_impl(request).await
     }
 
+    async fn apply_to_join_union(
+        &self,
+        request: Request<pb::ApplyToJoinUnionRequest>,
+    ) -> Result<Response<pb::ApplyToJoinUnionResponse>, Status> {
+        self.apply_to_join_union_impl(request).await
+    }
+
     async fn file_employment_registration(
         &self,
         request: Request<pb::FileEmploymentRegistrationRequest>,

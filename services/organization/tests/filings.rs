@@ -1,4 +1,4 @@
-//! What hongxin files with the HR bureau for a worker, through a real
+//! What hongxin files with a partner for a worker, through a real
 //! server on both stores: a worker files for themselves and nobody else;
 //! the same filing twice is one event; bad input is InvalidArgument naming
 //! every field and writes nothing, as does `validate_only`; an unknown
@@ -131,20 +131,38 @@ async fn filings(mut app: Running) {
     assert!(again.unchanged);
     assert_eq!(first.report_id, dry.report_id);
     assert_eq!(first.report_id, again.report_id);
+    for unchanged in [false, true] {
+        let applied = worker
+            .apply_to_join_union(pb::ApplyToJoinUnionRequest {
+                person_id: me.to_string(),
+                validate_only: false,
+            })
+            .await
+            .expect("applied")
+            .into_inner();
+        assert_eq!(applied.unchanged, unchanged);
+    }
     let filed = worker
         .file_employment_registration(filing(me))
         .await
         .expect("filed")
         .into_inner();
     assert!(!filed.unchanged);
-    let stream = hongxin_eventstore::StreamId::new("hr_filings", me);
+    let stream = hongxin_eventstore::StreamId::new("filings", me);
     let events = app
         .store
         .read_stream(&stream, 0, 100)
         .await
         .expect("stream");
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["AccidentReported", "EmploymentRegistrationFiled"]);
+    assert_eq!(
+        types,
+        [
+            "AccidentReported",
+            "UnionMembershipApplied",
+            "EmploymentRegistrationFiled"
+        ]
+    );
 
     // Nothing is filed for an erased person.
     app.client

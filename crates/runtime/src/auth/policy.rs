@@ -307,6 +307,11 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
     ),
     (
         "hongxin.organization.v1.OrganizationService",
+        "ApplyToJoinUnion",
+        SELF_SERVICE,
+    ),
+    (
+        "hongxin.organization.v1.OrganizationService",
         "FileEmploymentRegistration",
         SELF_SERVICE,
     ),
