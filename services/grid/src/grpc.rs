@@ -142,6 +142,50 @@ impl Api {
         )
     }
 
+    /// Refuses a caller whose data scope does not reach the grid worker:
+    /// community staff reach the workers the registry has in their
+    /// community. An unknown worker passes, for the command to answer
+    /// `NotFound`.
+    async fn check_worker_reach<T>(
+        &self,
+        request: &Request<T>,
+        person: &str,
+    ) -> Result<(), Status> {
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(());
+        };
+        if caller.has(Role::CountyAdmin) || caller.has(Role::Service) {
+            return Ok(());
+        }
+        let Ok(id) = Uuid::parse_str(person) else {
+            return Ok(());
+        };
+        let loaded = self
+            .workers
+            .load(&CommandHandler::<WorkerDecider>::stream_id(id))
+            .await
+            .map_err(status_of)?;
+        if loaded.state.0.is_none() {
+            return Ok(());
+        }
+        let community = self
+            .directory
+            .person(id)
+            .await
+            .map_err(status_of)?
+            .and_then(|p| p.work)
+            .map(|w| w.community_id)
+            .filter(|c| !c.is_empty());
+        hongxin_runtime::auth::check_reach(
+            request,
+            &Record {
+                community: community.as_deref(),
+                ..Record::default()
+            },
+        )
+    }
+
     async fn case_view(&self, id: Uuid) -> Result<pb::Case, Status> {
         let loaded = self
             .cases
@@ -307,6 +351,8 @@ impl GridService for Api {
         &self,
         request: Request<pb::VetGridWorkerRequest>,
     ) -> Result<Response<pb::VetGridWorkerResponse>, Status> {
+        self.check_worker_reach(&request, &request.get_ref().person_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let worker = self
@@ -331,6 +377,8 @@ impl GridService for Api {
         &self,
         request: Request<pb::AppointGridWorkerRequest>,
     ) -> Result<Response<pb::AppointGridWorkerResponse>, Status> {
+        self.check_worker_reach(&request, &request.get_ref().person_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let worker = self
@@ -354,6 +402,8 @@ impl GridService for Api {
         &self,
         request: Request<pb::DismissGridWorkerRequest>,
     ) -> Result<Response<pb::DismissGridWorkerResponse>, Status> {
+        self.check_worker_reach(&request, &request.get_ref().person_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let worker = self

@@ -1198,3 +1198,148 @@ async fn open311_reads_cases_within_the_callers_scope() {
     let (_, listed) = call(admin, all).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 }
+
+/// Grid workers within the caller's scope: community staff vet, appoint
+/// and dismiss the workers the registry has in their community, and no
+/// others; what is refused changes nothing.
+async fn staff_work_their_own_communitys_grid_workers(mut s: System) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let (here, there) = (Uuid::now_v7(), Uuid::now_v7());
+    for (c, name) in [(here, "晏城社区"), (there, "华店社区")] {
+        s.organization
+            .register_community(org::RegisterCommunityRequest {
+                community_id: c.to_string(),
+                name: name.to_owned(),
+                subdistrict: "晏城街道".to_owned(),
+            })
+            .await
+            .expect("community");
+    }
+    let rider = Uuid::now_v7();
+    s.organization
+        .register_person(org::RegisterPersonRequest {
+            person_id: rider.to_string(),
+            name: "骑手".to_owned(),
+            id_number: id_number(41),
+            phone: String::new(),
+            work: Some(org::PersonWork {
+                industry: org::Industry::FoodDelivery as i32,
+                platform: "美团".to_owned(),
+                enterprise_id: String::new(),
+                community_id: here.to_string(),
+            }),
+            union_member: false,
+            party_status: 0,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect("person");
+    s.grid
+        .apply_as_grid_worker(pb::ApplyAsGridWorkerRequest {
+            person_id: rider.to_string(),
+            roles: vec!["市容市貌观察员".to_owned()],
+            department: "县城市管理局".to_owned(),
+            on: "2026-03-01".to_owned(),
+        })
+        .await
+        .expect("apply");
+    let channel = channel(s.grid_port).await;
+    let staff = |c: Uuid| {
+        GridServiceClient::new(authed(
+            channel.clone(),
+            &token_with(
+                Role::CommunityStaff,
+                Scope {
+                    community: Some(c.to_string()),
+                    ..Scope::default()
+                },
+            ),
+        ))
+    };
+    fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+        let status = result.map(|_| ()).expect_err(why);
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+    }
+    let vet = || pb::VetGridWorkerRequest {
+        person_id: rider.to_string(),
+        passed: true,
+        on: "2026-03-03".to_owned(),
+        note: String::new(),
+    };
+    let appoint = || pb::AppointGridWorkerRequest {
+        person_id: rider.to_string(),
+        on: "2026-03-05".to_owned(),
+        term_months: 12,
+    };
+    let dismiss = || pb::DismissGridWorkerRequest {
+        person_id: rider.to_string(),
+        on: "2026-06-01".to_owned(),
+        note: "离开本地".to_owned(),
+    };
+
+    denied(
+        staff(there).vet_grid_worker(vet()).await,
+        "another community's worker",
+    );
+    // Still only applied: appointing needs vetting first.
+    let early = s
+        .grid
+        .appoint_grid_worker(appoint())
+        .await
+        .expect_err("the refused vetting changed nothing");
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    let vetted = staff(here)
+        .vet_grid_worker(vet())
+        .await
+        .expect("their community's worker")
+        .into_inner()
+        .worker
+        .expect("worker");
+    assert_eq!(vetted.state, pb::WorkerState::Vetted as i32);
+    denied(
+        staff(there).appoint_grid_worker(appoint()).await,
+        "another community's worker",
+    );
+    let appointed = staff(here)
+        .appoint_grid_worker(appoint())
+        .await
+        .expect("their community's worker")
+        .into_inner()
+        .worker
+        .expect("worker");
+    assert_eq!(
+        (appointed.state, appointed.version),
+        (pb::WorkerState::Appointed as i32, 3),
+        "the refused appointment recorded nothing"
+    );
+    denied(
+        staff(there).dismiss_grid_worker(dismiss()).await,
+        "another community's worker",
+    );
+    // The county's administrator dismisses; the refused dismissal had
+    // recorded nothing before.
+    let dismissed = s
+        .grid
+        .dismiss_grid_worker(dismiss())
+        .await
+        .expect("admin")
+        .into_inner()
+        .worker
+        .expect("worker");
+    assert_eq!(
+        (dismissed.state, dismissed.version),
+        (pb::WorkerState::Dismissed as i32, 4)
+    );
+}
+
+#[tokio::test]
+async fn embedded_grid_worker_scope() {
+    staff_work_their_own_communitys_grid_workers(start(false).await).await;
+}
+
+#[tokio::test]
+async fn distributed_grid_worker_scope() {
+    staff_work_their_own_communitys_grid_workers(start(true).await).await;
+}
