@@ -55,6 +55,65 @@ impl Api {
         hongxin_domain::time::beijing_today(self.items.clock().now())
     }
 
+    /// Whether the caller's data scope reaches the enterprise, as the
+    /// registry has it: an industry committee reaches its industry's
+    /// units. Cadres are posted from departments to units anywhere in the
+    /// county and a problem is dispatched to no department, so a
+    /// department officer is not scoped by the unit. An unknown enterprise
+    /// is reached, for the command to answer.
+    async fn reaches_enterprise<T>(
+        &self,
+        request: &Request<T>,
+        enterprise: Uuid,
+    ) -> Result<bool, Status> {
+        use hongxin_proto::organization::v1::Industry;
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(true);
+        };
+        if [Role::CountyAdmin, Role::Service, Role::DepartmentOfficer]
+            .iter()
+            .any(|r| caller.has(*r))
+        {
+            return Ok(true);
+        }
+        let Some(e) = self
+            .directory
+            .enterprise(enterprise)
+            .await
+            .map_err(status_of)?
+        else {
+            return Ok(true);
+        };
+        // An industry as scopes name it ("express", "food_delivery").
+        let industry = Industry::try_from(e.industry).ok().map(|i| {
+            i.as_str_name()
+                .trim_start_matches("INDUSTRY_")
+                .to_ascii_lowercase()
+        });
+        Ok(caller.reaches(&Record {
+            community: Some(&e.community_id),
+            industry: industry.as_deref(),
+            ..Record::default()
+        }))
+    }
+
+    /// Refuses with `PermissionDenied` a caller whose scope does not reach
+    /// the enterprise.
+    async fn check_enterprise_reach<T>(
+        &self,
+        request: &Request<T>,
+        enterprise: Uuid,
+    ) -> Result<(), Status> {
+        if self.reaches_enterprise(request, enterprise).await? {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "this record is outside your scope",
+            ))
+        }
+    }
+
     /// Each reference must be known to the organization service.
     async fn known(&self, refs: &[(&str, Uuid, bool)]) -> Result<(), Status> {
         let mut query = References::default();
@@ -357,6 +416,9 @@ impl CareService for Api {
         &self,
         request: Request<pb::RaiseEnterpriseProblemRequest>,
     ) -> Result<Response<pb::RaiseEnterpriseProblemResponse>, Status> {
+        if let Ok(enterprise) = Uuid::parse_str(&request.get_ref().enterprise_id) {
+            self.check_enterprise_reach(&request, enterprise).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -391,6 +453,13 @@ impl CareService for Api {
         &self,
         request: Request<pb::ProgressEnterpriseProblemRequest>,
     ) -> Result<Response<pb::ProgressEnterpriseProblemResponse>, Status> {
+        if let Ok(id) = Uuid::parse_str(&request.get_ref().problem_id)
+            && let (enterprise_help::ProblemStateView(Some(p)), _) =
+                load(&self.problems, id).await?
+        {
+            self.check_enterprise_reach(&request, p.raising.enterprise)
+                .await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -423,10 +492,24 @@ impl CareService for Api {
         let Some(cadre) = f.id("cadre_person_id", &request.get_ref().cadre_person_id) else {
             return Err(f.fail());
         };
+        // Problems of units outside the caller's scope are left out.
+        let mut reached = std::collections::HashMap::new();
         let mut problems = Vec::new();
         for id in self.index.problems_of_cadre(cadre) {
             let (state, version) = load(&self.problems, id).await?;
-            if let Some(p) = state.0.filter(|p| p.state.open()) {
+            let Some(p) = state.0.filter(|p| p.state.open()) else {
+                continue;
+            };
+            let enterprise = p.raising.enterprise;
+            let reaches = match reached.get(&enterprise) {
+                Some(r) => *r,
+                None => {
+                    let r = self.reaches_enterprise(&request, enterprise).await?;
+                    reached.insert(enterprise, r);
+                    r
+                }
+            };
+            if reaches {
                 problems.push(p.to_wire(version));
             }
         }

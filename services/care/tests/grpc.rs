@@ -26,6 +26,8 @@ use uuid::Uuid;
 struct System {
     organization: OrganizationServiceClient<hongxin_runtime::auth::Authed>,
     care: CareServiceClient<hongxin_runtime::auth::Authed>,
+    /// For clients with tokens of other roles.
+    care_channel: Channel,
     care_store: EventStore,
     pipeline_store: EventStore,
     shutdown: Shutdown,
@@ -174,6 +176,7 @@ async fn start(mode: Mode) -> System {
         care: CareServiceClient::new(hongxin_runtime::auth::testing::admin(
             channel(care_port).await,
         )),
+        care_channel: channel(care_port).await,
         care_store,
         pipeline_store,
         shutdown,
@@ -721,6 +724,139 @@ async fn hardship(mut s: System) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(household_gone, "the household figures became unreadable");
+}
+
+/// Enterprise problems within the caller's scope, judged by the unit's
+/// industry in the registry: an industry committee raises, progresses and
+/// lists its own industry's units' problems only; what is refused writes
+/// nothing. A department officer's cadres work county-wide.
+async fn enterprise_problems_within_scope(mut s: System) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let cadre = person(&mut s, 3).await;
+    // An express unit.
+    let firm = enterprise(&mut s).await;
+    s.care
+        .post_cadre(pb::PostCadreRequest {
+            posting_id: Uuid::now_v7().to_string(),
+            cadre_person_id: cadre.to_string(),
+            enterprise_id: firm.to_string(),
+            started_on: "2022-03-01".to_owned(),
+        })
+        .await
+        .expect("posting");
+    let client = |role: Role, scope: Scope| {
+        CareServiceClient::new(authed(s.care_channel.clone(), &token_with(role, scope)))
+    };
+    let committee = |industry: &str| {
+        client(
+            Role::IndustryCommittee,
+            Scope {
+                industry: Some(industry.to_owned()),
+                ..Scope::default()
+            },
+        )
+    };
+    fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+        let status = result.map(|_| ()).expect_err(why);
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+    }
+    let raise = |id: Uuid| pb::RaiseEnterpriseProblemRequest {
+        problem_id: id.to_string(),
+        enterprise_id: firm.to_string(),
+        kind: pb::ProblemKind::Funding as i32,
+        description: "问需".to_owned(),
+        raised_on: "2022-04-01".to_owned(),
+    };
+    let progress = |id: Uuid, note: &str| pb::ProgressEnterpriseProblemRequest {
+        problem_id: id.to_string(),
+        state: pb::ProblemState::InHand as i32,
+        on: "2022-04-02".to_owned(),
+        note: note.to_owned(),
+    };
+    let list = || pb::ListCadreProblemsRequest {
+        cadre_person_id: cadre.to_string(),
+    };
+
+    let (refused, own, county) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    denied(
+        committee("food_delivery")
+            .raise_enterprise_problem(raise(refused))
+            .await,
+        "another industry's unit",
+    );
+    committee("express")
+        .raise_enterprise_problem(raise(own))
+        .await
+        .expect("its own industry's unit");
+    s.care
+        .raise_enterprise_problem(raise(county))
+        .await
+        .expect("the county's administrator");
+    denied(
+        committee("food_delivery")
+            .progress_enterprise_problem(progress(own, "越权"))
+            .await,
+        "another industry's unit",
+    );
+    let in_hand = committee("express")
+        .progress_enterprise_problem(progress(own, "对接金融机构"))
+        .await
+        .expect("its own industry's unit")
+        .into_inner()
+        .problem
+        .expect("problem");
+    assert_eq!(
+        in_hand.notes,
+        ["对接金融机构"],
+        "the refused note is not there"
+    );
+    let gone = s
+        .care
+        .progress_enterprise_problem(progress(refused, "x"))
+        .await
+        .expect_err("the refused problem was never raised");
+    assert_eq!(gone.code(), Code::NotFound);
+
+    let ids = |problems: Vec<pb::EnterpriseProblem>| {
+        let mut ids: Vec<String> = problems.into_iter().map(|p| p.problem_id).collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![own.to_string(), county.to_string()];
+    both.sort();
+    let all = s.care.list_cadre_problems(list()).await.expect("admin");
+    assert_eq!(ids(all.into_inner().problems), both);
+    let mine = committee("express")
+        .list_cadre_problems(list())
+        .await
+        .expect("its own industry");
+    assert_eq!(ids(mine.into_inner().problems), both);
+    let none = committee("food_delivery")
+        .list_cadre_problems(list())
+        .await
+        .expect("listed, with another industry's units left out");
+    assert!(none.into_inner().problems.is_empty());
+    let officer = client(
+        Role::DepartmentOfficer,
+        Scope {
+            department: Some("县商务局".to_owned()),
+            ..Scope::default()
+        },
+    )
+    .list_cadre_problems(list())
+    .await
+    .expect("a department's cadres work county-wide");
+    assert_eq!(ids(officer.into_inner().problems), both);
+}
+
+#[tokio::test]
+async fn embedded_enterprise_problems_within_scope() {
+    enterprise_problems_within_scope(start(Mode::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn distributed_enterprise_problems_within_scope() {
+    enterprise_problems_within_scope(start(Mode::Distributed).await).await;
 }
 
 #[tokio::test]

@@ -141,6 +141,20 @@ impl Directory {
         }
     }
 
+    /// The enterprise (its industry and community say whose scope it is
+    /// in); `None` when unknown.
+    pub async fn enterprise(&self, id: Uuid) -> Result<Option<pb::Enterprise>, CommandError> {
+        let mut client = self.client.clone();
+        let request = self.request(pb::GetEnterpriseRequest {
+            enterprise_id: id.to_string(),
+        });
+        match self.bounded(client.get_enterprise(request)).await {
+            Ok(r) => Ok(r.enterprise),
+            Err(CommandError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The Party organisation; `None` when unknown.
     pub async fn organization(
         &self,
