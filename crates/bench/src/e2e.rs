@@ -108,6 +108,11 @@ pub(crate) struct Row {
     /// acknowledged command.
     pub(crate) catch_up: Duration,
     pub(crate) memory: Vec<Memory>,
+    /// The projection's own commit-to-applied delay, p50 and p99 in ms
+    /// (before the live stream's coalescing and the trip to the client).
+    pub(crate) applied: (Option<f64>, Option<f64>),
+    /// The relay's commit-to-published delay (distributed), p50 and p99.
+    pub(crate) published: (Option<f64>, Option<f64>),
 }
 
 impl Row {
@@ -133,6 +138,8 @@ pub(crate) fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 struct System {
     processes: Vec<(&'static str, Hongxin)>,
     grpc: u16,
+    /// The organization process's metrics port (distributed).
+    organization_metrics: Option<u16>,
     http: u16,
     /// `Bearer <token>` of a county administrator, when the binary checks
     /// tokens.
@@ -168,6 +175,7 @@ impl System {
         Ok(Self {
             processes: vec![("hongxin up", up)],
             grpc,
+            organization_metrics: None,
             http,
             authorization,
             store: StoreConfig::Sqlite {
@@ -203,11 +211,12 @@ impl System {
             envs
         };
         let authorization = token(&settings.binary, dir.path(), &common).await?;
+        let organization_metrics = free_port()?;
         let mut organization = Hongxin::spawn(
             &settings.binary,
             "organization",
             dir.path(),
-            &with_metrics(free_port()?),
+            &with_metrics(organization_metrics),
             &["serve", "organization"],
         )?;
         let mut projection = Hongxin::spawn(
@@ -222,6 +231,7 @@ impl System {
         Ok(Self {
             processes: vec![("organization", organization), ("projection", projection)],
             grpc,
+            organization_metrics: Some(organization_metrics),
             http,
             authorization,
             store: StoreConfig::Postgres {
@@ -394,6 +404,12 @@ async fn get_json(
     path: &str,
     authorization: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(
+        &get_text(http, path, authorization).await?,
+    )?)
+}
+
+async fn get_text(http: u16, path: &str, authorization: Option<&str>) -> anyhow::Result<String> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", http)).await?;
     s.write_all(request(path, authorization).as_bytes()).await?;
     let mut out = String::new();
@@ -403,7 +419,20 @@ async fn get_json(
     let (_, body) = out
         .split_once("\r\n\r\n")
         .context("a malformed HTTP answer")?;
-    Ok(serde_json::from_str(body)?)
+    Ok(body.to_owned())
+}
+
+/// A delay summary of the organization's events at quantile `q`, in ms:
+/// the projection's commit-to-applied (`hongxin_projection_delay_seconds`)
+/// or the relay's commit-to-published (`hongxin_relay_delay_seconds`);
+/// `None` when the metrics do not have it.
+fn delay_ms(metrics: &str, name: &str, q: &str) -> Option<f64> {
+    let key = format!("{name}{{context=\"organization\",quantile=\"{q}\"}}");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| s * 1000.0)
 }
 
 fn committee() -> (Uuid, pb::RegisterIndustryCommitteeRequest) {
@@ -620,6 +649,21 @@ pub(crate) async fn run(
         .map(|a| a.iter().filter_map(|c| c["committees"].as_i64()).sum())
         .unwrap_or(0);
 
+    let metrics = get_text(system.http, "/metrics", system.authorization.as_deref())
+        .await
+        .unwrap_or_default();
+    let relay_metrics = match system.organization_metrics {
+        Some(port) => get_text(port, "/metrics", None).await.unwrap_or_default(),
+        None => metrics.clone(),
+    };
+    let applied = (
+        delay_ms(&metrics, "hongxin_projection_delay_seconds", "0.5"),
+        delay_ms(&metrics, "hongxin_projection_delay_seconds", "0.99"),
+    );
+    let published = (
+        delay_ms(&relay_metrics, "hongxin_relay_delay_seconds", "0.5"),
+        delay_ms(&relay_metrics, "hongxin_relay_delay_seconds", "0.99"),
+    );
     let positions = system.stop_and_read_positions().await?;
     let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     let shown_at = |t: Duration| {
@@ -668,7 +712,16 @@ pub(crate) async fn run(
         }
         .saturating_sub(window.1),
         memory,
+        applied,
+        published,
     })
+}
+
+fn pair(ms: (Option<f64>, Option<f64>)) -> String {
+    match ms {
+        (Some(p50), Some(p99)) => format!("{p50:.0} / {p99:.0}"),
+        _ => "–".to_owned(),
+    }
 }
 
 /// A Markdown table of the rows.
@@ -679,9 +732,9 @@ pub(crate) fn print(rows: &[Row], settings: &Settings) {
     );
     println!();
     println!(
-        "| mode | clients | commands/s | command p50 ms | command p99 ms | commit→visible p50 ms | commit→visible p99 ms | projected/s under load | caught up after load, s | not visible | errors | on dashboard | RSS peak MiB | VmHWM MiB |"
+        "| mode | clients | commands/s | command p50 ms | command p99 ms | commit→visible p50 ms | commit→visible p99 ms | commit→published p50 / p99 ms | commit→applied p50 / p99 ms | projected/s under load | caught up after load, s | not visible | errors | on dashboard | RSS peak MiB | VmHWM MiB |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     for r in rows {
         let rss: Vec<String> = r
             .memory
@@ -699,7 +752,7 @@ pub(crate) fn print(rows: &[Row], settings: &Settings) {
             r.catch_up.as_secs_f64()
         );
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.0} | {} | {} | {} | {}/{} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {}/{} | {} | {} |",
             r.mode,
             match r.load {
                 Load::Flat => r.clients.to_string(),
@@ -710,6 +763,8 @@ pub(crate) fn print(rows: &[Row], settings: &Settings) {
             ms(&r.latency, 0.99),
             r.visible_ms(0.5),
             r.visible_ms(0.99),
+            pair(r.published),
+            pair(r.applied),
             r.projected_rate,
             catch_up,
             r.not_visible,

@@ -188,6 +188,13 @@ impl OutboxRelay {
             let (acknowledged, ahead) =
                 tokio::join!(acknowledged, self.store.read_all(last, BATCH));
             acknowledged?;
+            // How long after its commit each event was in JetStream.
+            let now = chrono::Utc::now();
+            for event in &events {
+                let delay = (now - event.recorded_at).num_microseconds().unwrap_or(0);
+                metrics::histogram!("hongxin_relay_delay_seconds", "context" => self.context.clone())
+                    .record(delay.max(0) as f64 / 1e6);
+            }
             // Only now, with every message of the batch acknowledged.
             self.store.save_checkpoint(CHECKPOINT, last).await?;
             total += events.len();

@@ -78,8 +78,13 @@ pub struct Projection {
     retiring: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Deliveries applied in one transaction at most, and how long the runner
-/// waits for one more that the feed says is there.
+/// Deliveries applied in one transaction at most, and how long after the
+/// first the runner goes on taking deliveries: what arrives meanwhile (or
+/// waited while the last transaction ran) goes in the same transaction, so
+/// a steady flow costs one commit per few milliseconds rather than one per
+/// event (measured: at 800 events/s one transaction each kept the runner
+/// busy and events queued for 40 ms), and no event waits longer than this
+/// for others.
 const LIVE_BATCH: usize = 500;
 const GATHER: Duration = Duration::from_millis(5);
 
@@ -378,8 +383,9 @@ impl Projection {
                     // What is already waiting goes into the same
                     // transaction: a burst of commands costs one commit.
                     let mut batch = vec![delivery];
-                    while batch.len() < LIVE_BATCH && batch.last().is_some_and(|d| d.pending > 0) {
-                        match tokio::time::timeout(GATHER, feed.next()).await {
+                    let until = tokio::time::Instant::now() + GATHER;
+                    while batch.len() < LIVE_BATCH {
+                        match tokio::time::timeout_at(until, feed.next()).await {
                             Ok(Ok(more)) => batch.push(more),
                             Ok(Err(_)) | Err(_) => break,
                         }
@@ -444,6 +450,16 @@ impl Projection {
                     0,
                 ),
             };
+            // How long after its commit each applied event became visible.
+            let now = chrono::Utc::now();
+            for d in &batch[..done.min(batch.len())] {
+                if let Some(t) = d.envelope.recorded_at.as_ref() {
+                    let recorded = t.seconds as f64 + f64::from(t.nanos) / 1e9;
+                    let delay = (now.timestamp_micros() as f64 / 1e6 - recorded).max(0.0);
+                    metrics::histogram!("hongxin_projection_delay_seconds", "context" => context.to_owned())
+                        .record(delay);
+                }
+            }
             let mut batch = batch;
             let later = batch.split_off(done.min(batch.len()));
             if let Err(e) = hongxin_bus::ack_all(batch).await {

@@ -48,7 +48,8 @@ const POINT: &[Role] = &[
     Worker,
     Service,
 ];
-const GRID_STAFF: &[Role] = &[CountyAdmin, CommunityStaff];
+/// A community's own work: its stations, its grid workers.
+const COMMUNITY_OFFICE: &[Role] = &[CountyAdmin, CommunityStaff];
 const GRID_APPLY: &[Role] = &[CountyAdmin, CommunityStaff, Worker];
 const REPORT: &[Role] = &[CountyAdmin, CommunityStaff, GridWorker, Worker];
 const CASE_WORK: &[Role] = &[
@@ -213,7 +214,7 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
     (
         "hongxin.organization.v1.OrganizationService",
         "OpenReportStation",
-        GRID_STAFF,
+        COMMUNITY_OFFICE,
     ),
     (
         "hongxin.organization.v1.OrganizationService",
@@ -233,7 +234,7 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
     (
         "hongxin.organization.v1.OrganizationService",
         "GetReportStation",
-        LOCAL,
+        COMMUNITY_OFFICE,
     ),
     (
         "hongxin.organization.v1.OrganizationService",
@@ -377,16 +378,20 @@ pub const POLICY: &[(&str, &str, &[Role])] = &[
         "ApplyAsGridWorker",
         GRID_APPLY,
     ),
-    ("hongxin.grid.v1.GridService", "VetGridWorker", GRID_STAFF),
+    (
+        "hongxin.grid.v1.GridService",
+        "VetGridWorker",
+        COMMUNITY_OFFICE,
+    ),
     (
         "hongxin.grid.v1.GridService",
         "AppointGridWorker",
-        GRID_STAFF,
+        COMMUNITY_OFFICE,
     ),
     (
         "hongxin.grid.v1.GridService",
         "DismissGridWorker",
-        GRID_STAFF,
+        COMMUNITY_OFFICE,
     ),
     ("hongxin.grid.v1.GridService", "DefineCaseCategory", ADMIN),
     ("hongxin.grid.v1.GridService", "ReportCase", REPORT),
