@@ -19,5 +19,5 @@ fi
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 
 cargo build -q -p hongxin
-export HONGXIN_BIN="${HONGXIN_BIN:-target/debug/hongxin}"
+export HONGXIN_BIN="${HONGXIN_BIN:-${CARGO_TARGET_DIR:-target}/debug/hongxin}"
 exec node --test --test-concurrency=1 tests/browser/*.test.mjs
