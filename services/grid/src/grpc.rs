@@ -186,6 +186,43 @@ impl Api {
         )
     }
 
+    /// Refuses a caller whose data scope does not reach the person who
+    /// applies to be a grid worker: a worker applies for themselves,
+    /// community staff for the people the registry has in their
+    /// community. An unknown person passes, for the command to answer.
+    async fn check_applicant_reach<T>(
+        &self,
+        request: &Request<T>,
+        person: &str,
+    ) -> Result<(), Status> {
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(());
+        };
+        let Ok(id) = Uuid::parse_str(person) else {
+            return Ok(());
+        };
+        let own = Record {
+            person: Some(person),
+            ..Record::default()
+        };
+        // Only a community's staff need the registry.
+        if caller.reaches(&own) || !caller.has(Role::CommunityStaff) {
+            return hongxin_runtime::auth::check_reach(request, &own);
+        }
+        let Some(p) = self.directory.person(id).await.map_err(status_of)? else {
+            return Ok(());
+        };
+        let community = p.work.map(|w| w.community_id).filter(|c| !c.is_empty());
+        hongxin_runtime::auth::check_reach(
+            request,
+            &Record {
+                community: community.as_deref(),
+                ..own
+            },
+        )
+    }
+
     async fn case_view(&self, id: Uuid) -> Result<pb::Case, Status> {
         let loaded = self
             .cases
@@ -322,6 +359,8 @@ impl GridService for Api {
         &self,
         request: Request<pb::ApplyAsGridWorkerRequest>,
     ) -> Result<Response<pb::ApplyAsGridWorkerResponse>, Status> {
+        self.check_applicant_reach(&request, &request.get_ref().person_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         if let Ok(id) = Uuid::parse_str(&r.person_id) {

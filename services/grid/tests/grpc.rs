@@ -1343,3 +1343,133 @@ async fn embedded_grid_worker_scope() {
 async fn distributed_grid_worker_scope() {
     staff_work_their_own_communitys_grid_workers(start(true).await).await;
 }
+
+/// Applying to be a grid worker within the caller's scope: a worker
+/// applies for themselves, community staff for the people the registry has
+/// in their community; what is refused records nothing.
+async fn applications_within_the_callers_scope(mut s: System) {
+    use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
+    let (here, there) = (Uuid::now_v7(), Uuid::now_v7());
+    for (c, name) in [(here, "晏城社区"), (there, "华店社区")] {
+        s.organization
+            .register_community(org::RegisterCommunityRequest {
+                community_id: c.to_string(),
+                name: name.to_owned(),
+                subdistrict: "晏城街道".to_owned(),
+            })
+            .await
+            .expect("community");
+    }
+    let mut people = Vec::new();
+    for (seq, community) in [(51, here), (52, there)] {
+        let id = Uuid::now_v7();
+        s.organization
+            .register_person(org::RegisterPersonRequest {
+                person_id: id.to_string(),
+                name: format!("骑手{seq}"),
+                id_number: id_number(seq),
+                phone: String::new(),
+                work: Some(org::PersonWork {
+                    industry: org::Industry::FoodDelivery as i32,
+                    platform: "美团".to_owned(),
+                    enterprise_id: String::new(),
+                    community_id: community.to_string(),
+                }),
+                union_member: false,
+                party_status: 0,
+                affiliation_organization_id: String::new(),
+                mobile_member: false,
+                home_organisation: String::new(),
+            })
+            .await
+            .expect("person");
+        people.push(id);
+    }
+    let (rider, other) = (people[0], people[1]);
+    let channel = channel(s.grid_port).await;
+    let client = |role: Role, scope: Scope| {
+        GridServiceClient::new(authed(channel.clone(), &token_with(role, scope)))
+    };
+    let staff = |c: Uuid| {
+        client(
+            Role::CommunityStaff,
+            Scope {
+                community: Some(c.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    let worker = |p: Uuid| {
+        client(
+            Role::Worker,
+            Scope {
+                person: Some(p.to_string()),
+                ..Scope::default()
+            },
+        )
+    };
+    fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+        let status = result.map(|_| ()).expect_err(why);
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+    }
+    let apply = |p: Uuid| pb::ApplyAsGridWorkerRequest {
+        person_id: p.to_string(),
+        roles: vec!["市容市貌观察员".to_owned()],
+        department: "县城市管理局".to_owned(),
+        on: "2026-03-01".to_owned(),
+    };
+
+    denied(
+        staff(there).apply_as_grid_worker(apply(rider)).await,
+        "another community's person",
+    );
+    denied(
+        worker(other).apply_as_grid_worker(apply(rider)).await,
+        "someone else",
+    );
+    // Nothing was recorded: there is no application to vet.
+    let none = s
+        .grid
+        .vet_grid_worker(pb::VetGridWorkerRequest {
+            person_id: rider.to_string(),
+            passed: true,
+            on: "2026-03-03".to_owned(),
+            note: String::new(),
+        })
+        .await
+        .expect_err("no application");
+    assert_eq!(none.code(), Code::NotFound, "{none:?}");
+    for (mut client, person, why) in [
+        (staff(here), rider, "their community's person"),
+        (worker(other), other, "themselves"),
+    ] {
+        let w = client
+            .apply_as_grid_worker(apply(person))
+            .await
+            .expect(why)
+            .into_inner()
+            .worker
+            .expect("worker");
+        assert_eq!(
+            (w.state, w.version),
+            (pb::WorkerState::Applied as i32, 1),
+            "{why}: the refused applications recorded nothing"
+        );
+    }
+    // The county's administrator applies for anyone.
+    let third = person(&mut s, 53).await;
+    s.grid
+        .apply_as_grid_worker(apply(third))
+        .await
+        .expect("admin");
+}
+
+#[tokio::test]
+async fn embedded_grid_application_scope() {
+    applications_within_the_callers_scope(start(false).await).await;
+}
+
+#[tokio::test]
+async fn distributed_grid_application_scope() {
+    applications_within_the_callers_scope(start(true).await).await;
+}
