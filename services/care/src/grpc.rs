@@ -50,6 +50,40 @@ fn not_found(what: &str) -> Status {
     Status::not_found(format!("no such {what}"))
 }
 
+fn outside_scope() -> Status {
+    Status::permission_denied("this record is outside your scope")
+}
+
+/// Whether the caller reaches `record` once it carries the community and
+/// industry the registry has `person` in.
+fn place_reached(
+    caller: &hongxin_runtime::auth::Caller,
+    record: hongxin_runtime::auth::Record<'_>,
+    person: &hongxin_proto::organization::v1::Person,
+) -> bool {
+    let work = person.work.clone().unwrap_or_default();
+    let industry = industry_name(work.industry);
+    caller.reaches(&hongxin_runtime::auth::Record {
+        community: Some(work.community_id.as_str()).filter(|c| !c.is_empty()),
+        industry: industry.as_deref(),
+        ..record
+    })
+}
+
+/// An industry as scopes name it ("express", "food_delivery"); `None` when
+/// unset.
+fn industry_name(industry: i32) -> Option<String> {
+    use hongxin_proto::organization::v1::Industry;
+    Industry::try_from(industry)
+        .ok()
+        .filter(|i| *i != Industry::Unspecified)
+        .map(|i| {
+            i.as_str_name()
+                .trim_start_matches("INDUSTRY_")
+                .to_ascii_lowercase()
+        })
+}
+
 impl Api {
     fn today(&self) -> NaiveDate {
         hongxin_domain::time::beijing_today(self.items.clock().now())
@@ -66,7 +100,6 @@ impl Api {
         request: &Request<T>,
         enterprise: Uuid,
     ) -> Result<bool, Status> {
-        use hongxin_proto::organization::v1::Industry;
         use hongxin_runtime::auth::{Record, Role};
         let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
             return Ok(true);
@@ -85,12 +118,7 @@ impl Api {
         else {
             return Ok(true);
         };
-        // An industry as scopes name it ("express", "food_delivery").
-        let industry = Industry::try_from(e.industry).ok().map(|i| {
-            i.as_str_name()
-                .trim_start_matches("INDUSTRY_")
-                .to_ascii_lowercase()
-        });
+        let industry = industry_name(e.industry);
         Ok(caller.reaches(&Record {
             community: Some(&e.community_id),
             industry: industry.as_deref(),
@@ -108,9 +136,167 @@ impl Api {
         if self.reaches_enterprise(request, enterprise).await? {
             Ok(())
         } else {
-            Err(Status::permission_denied(
-                "this record is outside your scope",
-            ))
+            Err(outside_scope())
+        }
+    }
+
+    /// Whether the caller's data scope reaches the records of `person`:
+    /// a worker reaches themselves; community staff the people the
+    /// registry has in their community, an industry committee those it has
+    /// in its industry; a department officer the records of `department`
+    /// (a service request's). The county administrator, services and the
+    /// `exempt` roles reach everyone. A person the registry does not know
+    /// is reached, for the command to answer.
+    async fn reaches_person<T>(
+        &self,
+        request: &Request<T>,
+        person: Uuid,
+        department: Option<&str>,
+        exempt: &[hongxin_runtime::auth::Role],
+    ) -> Result<bool, Status> {
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(true);
+        };
+        if [Role::CountyAdmin, Role::Service]
+            .iter()
+            .chain(exempt)
+            .any(|r| caller.has(*r))
+        {
+            return Ok(true);
+        }
+        let id = person.to_string();
+        let record = Record {
+            person: Some(&id),
+            department,
+            ..Record::default()
+        };
+        if caller.reaches(&record) {
+            return Ok(true);
+        }
+        // Only a community's staff and a committee need the registry.
+        if !(caller.has(Role::CommunityStaff) || caller.has(Role::IndustryCommittee)) {
+            return Ok(false);
+        }
+        match self.directory.person(person).await.map_err(status_of)? {
+            Some(p) => Ok(place_reached(caller, record, &p)),
+            None => Ok(true),
+        }
+    }
+
+    /// Refuses with `PermissionDenied` a caller whose scope does not reach
+    /// the records of `person` (see [`Api::reaches_person`]).
+    async fn check_person_reach<T>(
+        &self,
+        request: &Request<T>,
+        person: Uuid,
+        department: Option<&str>,
+        exempt: &[hongxin_runtime::auth::Role],
+    ) -> Result<(), Status> {
+        if self
+            .reaches_person(request, person, department, exempt)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(outside_scope())
+        }
+    }
+
+    /// Whether the caller's scope reaches a wish's claimant, who may be a
+    /// person, an enterprise or a Party organisation: a worker reaches
+    /// themselves only; community staff and an industry committee a person
+    /// or an enterprise within their scope, and any Party organisation,
+    /// which the registry places in no community or industry. An unknown
+    /// claimant is reached, for the command to answer.
+    async fn reaches_claimant<T>(
+        &self,
+        request: &Request<T>,
+        claimant: Uuid,
+    ) -> Result<bool, Status> {
+        use hongxin_runtime::auth::{Record, Role};
+        let Some(caller) = hongxin_runtime::auth::caller_of(request) else {
+            return Ok(true);
+        };
+        let id = claimant.to_string();
+        if caller.reaches(&Record {
+            person: Some(&id),
+            ..Record::default()
+        }) {
+            return Ok(true);
+        }
+        if !(caller.has(Role::CommunityStaff) || caller.has(Role::IndustryCommittee)) {
+            return Ok(false);
+        }
+        match self.directory.person(claimant).await.map_err(status_of)? {
+            Some(p) => Ok(place_reached(
+                caller,
+                Record {
+                    person: Some(&id),
+                    ..Record::default()
+                },
+                &p,
+            )),
+            None => self.reaches_enterprise(request, claimant).await,
+        }
+    }
+
+    /// Refuses a caller whose scope reaches neither the wisher nor the
+    /// claimant of a wish: a worker reads their own wishes and those they
+    /// claimed.
+    async fn check_wish_reach<T>(
+        &self,
+        request: &Request<T>,
+        wish: &wishes::MicroWish,
+    ) -> Result<(), Status> {
+        if self
+            .reaches_person(request, wish.wish.person_id, None, &[])
+            .await?
+        {
+            return Ok(());
+        }
+        match wish.claimant {
+            Some(c) if self.reaches_claimant(request, c).await? => Ok(()),
+            _ => Err(outside_scope()),
+        }
+    }
+
+    /// Refuses a caller whose scope does not reach the service request:
+    /// a worker reaches their own requests, community staff those of their
+    /// community's people, a department officer those filed with their
+    /// department. An unknown request passes, for the command to answer.
+    async fn check_request_reach<T>(&self, request: &Request<T>, id: &str) -> Result<(), Status> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(());
+        };
+        match load(&self.requests, id).await?.0.0 {
+            Some(q) => {
+                self.check_person_reach(
+                    request,
+                    q.filing.person_id,
+                    Some(&q.filing.department),
+                    &[],
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a caller whose scope does not reach the wish's claimant
+    /// (who releases or fulfils it); answers the version checked, for the
+    /// command to be decided on that version only, since the claimant may
+    /// change meanwhile. An unclaimed wish passes (with its version), and
+    /// an unknown one with none, for the command to answer.
+    async fn check_claim_reach<T>(&self, request: &Request<T>, id: &str) -> Result<u64, Status> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(0);
+        };
+        let (state, version) = load(&self.wishes, id).await?;
+        match state.0.map(|w| w.claimant) {
+            Some(Some(c)) if !self.reaches_claimant(request, c).await? => Err(outside_scope()),
+            Some(_) => Ok(version),
+            None => Ok(0),
         }
     }
 
@@ -232,6 +418,11 @@ impl CareService for Api {
         &self,
         request: Request<pb::FileServiceRequestRequest>,
     ) -> Result<Response<pb::FileServiceRequestResponse>, Status> {
+        // A worker files for themselves, community staff for their
+        // community's people.
+        if let Ok(person) = Uuid::parse_str(&request.get_ref().person_id) {
+            self.check_person_reach(&request, person, None, &[]).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -275,6 +466,8 @@ impl CareService for Api {
         &self,
         request: Request<pb::ProgressServiceRequestRequest>,
     ) -> Result<Response<pb::ProgressServiceRequestResponse>, Status> {
+        self.check_request_reach(&request, &request.get_ref().request_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -315,6 +508,8 @@ impl CareService for Api {
         &self,
         request: Request<pb::RateServiceRequestRequest>,
     ) -> Result<Response<pb::RateServiceRequestResponse>, Status> {
+        self.check_request_reach(&request, &request.get_ref().request_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -341,11 +536,17 @@ impl CareService for Api {
             return Err(f.fail());
         };
         let (state, version) = load(&self.requests, id).await?;
-        let today = self.today();
-        let request = state
-            .0
-            .map(|q| q.to_wire(version, today))
-            .ok_or_else(|| not_found("request"))?;
+        let Some(q) = state.0 else {
+            return Err(not_found("request"));
+        };
+        self.check_person_reach(
+            &request,
+            q.filing.person_id,
+            Some(&q.filing.department),
+            &[],
+        )
+        .await?;
+        let request = q.to_wire(version, self.today());
         Ok(Response::new(pb::GetServiceRequestResponse {
             request: Some(request),
         }))
@@ -552,6 +753,11 @@ impl CareService for Api {
         &self,
         request: Request<pb::RegisterForActivityRequest>,
     ) -> Result<Response<pb::RegisterForActivityResponse>, Status> {
+        // A worker registers themselves, community staff their
+        // community's people.
+        if let Ok(person) = Uuid::parse_str(&request.get_ref().person_id) {
+            self.check_person_reach(&request, person, None, &[]).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -585,6 +791,9 @@ impl CareService for Api {
         &self,
         request: Request<pb::WithdrawFromActivityRequest>,
     ) -> Result<Response<pb::WithdrawFromActivityResponse>, Status> {
+        if let Ok(person) = Uuid::parse_str(&request.get_ref().person_id) {
+            self.check_person_reach(&request, person, None, &[]).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -660,6 +869,18 @@ impl CareService for Api {
         &self,
         request: Request<pb::ApplyForHardshipRequest>,
     ) -> Result<Response<pb::ApplyForHardshipResponse>, Status> {
+        // A worker applies for themselves, community staff for their
+        // community's people; the union's liaison for anyone. Checked
+        // before the person's data key is claimed.
+        if let Ok(person) = Uuid::parse_str(&request.get_ref().person_id) {
+            self.check_person_reach(
+                &request,
+                person,
+                None,
+                &[hongxin_runtime::auth::Role::UnionLiaison],
+            )
+            .await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -933,6 +1154,11 @@ impl CareService for Api {
         &self,
         request: Request<pb::FileMicroWishRequest>,
     ) -> Result<Response<pb::FileMicroWishResponse>, Status> {
+        // A worker files their own wish, community staff their
+        // community's people's.
+        if let Ok(person) = Uuid::parse_str(&request.get_ref().person_id) {
+            self.check_person_reach(&request, person, None, &[]).await?;
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -960,6 +1186,13 @@ impl CareService for Api {
         &self,
         request: Request<pb::ClaimMicroWishRequest>,
     ) -> Result<Response<pb::ClaimMicroWishResponse>, Status> {
+        // A worker claims as themselves; staff and committees in the name
+        // of a claimant within their scope.
+        if let Ok(claimant) = Uuid::parse_str(&request.get_ref().claimant_id)
+            && !self.reaches_claimant(&request, claimant).await?
+        {
+            return Err(outside_scope());
+        }
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -1004,13 +1237,23 @@ impl CareService for Api {
         &self,
         request: Request<pb::ReleaseMicroWishRequest>,
     ) -> Result<Response<pb::ReleaseMicroWishResponse>, Status> {
+        let checked = self
+            .check_claim_reach(&request, &request.get_ref().wish_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
         let (Some(id), Some(on)) = (f.id("wish_id", &r.wish_id), f.day("on", &r.on)) else {
             return Err(f.fail());
         };
-        let o = run(&self.wishes, id, &wishes::Command::Release { on }, ctx, 0).await?;
+        let o = run(
+            &self.wishes,
+            id,
+            &wishes::Command::Release { on },
+            ctx,
+            checked,
+        )
+        .await?;
         Ok(Response::new(pb::ReleaseMicroWishResponse {
             wish: o.state.0.map(|w| w.to_wire(o.version)),
         }))
@@ -1020,6 +1263,9 @@ impl CareService for Api {
         &self,
         request: Request<pb::FulfilMicroWishRequest>,
     ) -> Result<Response<pb::FulfilMicroWishResponse>, Status> {
+        let checked = self
+            .check_claim_reach(&request, &request.get_ref().wish_id)
+            .await?;
         let ctx = command_context(&request);
         let r = request.into_inner();
         let mut f = Fields::default();
@@ -1030,7 +1276,7 @@ impl CareService for Api {
             on,
             evidence: r.evidence,
         };
-        let o = run(&self.wishes, id, &command, ctx, 0).await?;
+        let o = run(&self.wishes, id, &command, ctx, checked).await?;
         Ok(Response::new(pb::FulfilMicroWishResponse {
             wish: o.state.0.map(|w| w.to_wire(o.version)),
         }))
@@ -1045,10 +1291,11 @@ impl CareService for Api {
             return Err(f.fail());
         };
         let (state, version) = load(&self.wishes, id).await?;
-        let wish = state
-            .0
-            .map(|w| w.to_wire(version))
-            .ok_or_else(|| not_found("micro-wish"))?;
+        let Some(w) = state.0 else {
+            return Err(not_found("micro-wish"));
+        };
+        self.check_wish_reach(&request, &w).await?;
+        let wish = w.to_wire(version);
         Ok(Response::new(pb::GetMicroWishResponse { wish: Some(wish) }))
     }
 }

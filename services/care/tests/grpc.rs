@@ -888,3 +888,595 @@ async fn embedded_hardship() {
 async fn distributed_hardship() {
     hardship(start(Mode::Distributed).await).await;
 }
+
+/// A community of the registry.
+async fn community(s: &mut System, name: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    s.organization
+        .register_community(org::RegisterCommunityRequest {
+            community_id: id.to_string(),
+            name: name.to_owned(),
+            subdistrict: "晏城街道".to_owned(),
+        })
+        .await
+        .expect("community");
+    id
+}
+
+/// A food-delivery rider the registry has in `community`.
+async fn person_in(s: &mut System, seq: u16, community: Uuid) -> Uuid {
+    let id = Uuid::now_v7();
+    s.organization
+        .register_person(org::RegisterPersonRequest {
+            person_id: id.to_string(),
+            name: format!("骑手{seq}"),
+            id_number: id_number("19920202", seq),
+            phone: String::new(),
+            work: Some(org::PersonWork {
+                industry: org::Industry::FoodDelivery as i32,
+                platform: "美团".to_owned(),
+                enterprise_id: String::new(),
+                community_id: community.to_string(),
+            }),
+            union_member: true,
+            party_status: 0,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect("person");
+    id
+}
+
+/// How many events the care store holds: a refusal adds none.
+async fn events(s: &System) -> usize {
+    s.care_store.read_all(0, 100_000).await.expect("read").len()
+}
+
+fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
+    let status = result.map(|_| ()).expect_err(why);
+    assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+}
+
+/// Clients of the care service with tokens of the roles whose scope is a
+/// person, a community, a department or an industry.
+struct Callers(Channel);
+
+impl Callers {
+    fn client(
+        &self,
+        role: hongxin_runtime::auth::Role,
+        scope: hongxin_runtime::auth::Scope,
+    ) -> CareServiceClient<hongxin_runtime::auth::Authed> {
+        use hongxin_runtime::auth::{authed, testing::token_with};
+        CareServiceClient::new(authed(self.0.clone(), &token_with(role, scope)))
+    }
+
+    fn worker(&self, person: Uuid) -> CareServiceClient<hongxin_runtime::auth::Authed> {
+        self.client(
+            hongxin_runtime::auth::Role::Worker,
+            hongxin_runtime::auth::Scope {
+                person: Some(person.to_string()),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn staff(&self, community: Uuid) -> CareServiceClient<hongxin_runtime::auth::Authed> {
+        self.client(
+            hongxin_runtime::auth::Role::CommunityStaff,
+            hongxin_runtime::auth::Scope {
+                community: Some(community.to_string()),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn officer(&self, department: &str) -> CareServiceClient<hongxin_runtime::auth::Authed> {
+        self.client(
+            hongxin_runtime::auth::Role::DepartmentOfficer,
+            hongxin_runtime::auth::Scope {
+                department: Some(department.to_owned()),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn committee(&self, industry: &str) -> CareServiceClient<hongxin_runtime::auth::Authed> {
+        self.client(
+            hongxin_runtime::auth::Role::IndustryCommittee,
+            hongxin_runtime::auth::Scope {
+                industry: Some(industry.to_owned()),
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// Service requests within the caller's scope: a worker files, reads and
+/// rates their own; community staff file and read their community's
+/// people's; a department officer reads and progresses what was filed
+/// with their department. What is refused writes nothing.
+async fn service_requests_within_scope(mut s: System) {
+    let (here, there) = (
+        community(&mut s, "晏城社区").await,
+        community(&mut s, "华店社区").await,
+    );
+    let rider = person_in(&mut s, 1, here).await;
+    let other = person_in(&mut s, 2, there).await;
+    let item = Uuid::now_v7();
+    s.care
+        .define_catalogue_item(pb::DefineCatalogueItemRequest {
+            item_id: item.to_string(),
+            name: "灵活就业登记".to_owned(),
+            department: "县人社局".to_owned(),
+            function: "就业服务".to_owned(),
+            turnaround_days: 5,
+        })
+        .await
+        .expect("item");
+    let callers = Callers(s.care_channel.clone());
+    let file = |id: Uuid, person: Uuid| pb::FileServiceRequestRequest {
+        request_id: id.to_string(),
+        item_id: item.to_string(),
+        person_id: person.to_string(),
+        text: "想办理灵活就业登记".to_owned(),
+        filed_on: "2022-05-02".to_owned(),
+    };
+    let get = |id: Uuid| pb::GetServiceRequestRequest {
+        request_id: id.to_string(),
+    };
+
+    let before = events(&s).await;
+    let refused = Uuid::now_v7();
+    denied(
+        callers
+            .worker(other)
+            .file_service_request(file(refused, rider))
+            .await,
+        "a worker for someone else",
+    );
+    denied(
+        callers
+            .staff(there)
+            .file_service_request(file(refused, rider))
+            .await,
+        "staff for another community's person",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    let gone = s
+        .care
+        .get_service_request(get(refused))
+        .await
+        .expect_err("never filed");
+    assert_eq!(gone.code(), Code::NotFound);
+
+    let (own, filed_by_staff) = (Uuid::now_v7(), Uuid::now_v7());
+    callers
+        .worker(rider)
+        .file_service_request(file(own, rider))
+        .await
+        .expect("a worker for themselves");
+    callers
+        .staff(here)
+        .file_service_request(file(filed_by_staff, rider))
+        .await
+        .expect("staff for their community's person");
+    s.care
+        .file_service_request(file(Uuid::now_v7(), other))
+        .await
+        .expect("the county's administrator for anyone");
+
+    for (mut client, why) in [
+        (callers.worker(rider), "their own"),
+        (callers.staff(here), "their community's person's"),
+        (callers.officer("县人社局"), "filed with their department"),
+    ] {
+        client.get_service_request(get(own)).await.expect(why);
+    }
+    for (mut client, why) in [
+        (callers.worker(other), "someone else's"),
+        (callers.staff(there), "another community's person's"),
+        (callers.officer("县民政局"), "another department's"),
+    ] {
+        denied(client.get_service_request(get(own)).await, why);
+    }
+
+    let progress = |state: pb::RequestState, on: &str| pb::ProgressServiceRequestRequest {
+        request_id: own.to_string(),
+        state: state as i32,
+        on: on.to_owned(),
+        note: String::new(),
+        expected_version: 0,
+    };
+    let before = events(&s).await;
+    denied(
+        callers
+            .officer("县民政局")
+            .progress_service_request(progress(pb::RequestState::Accepted, "2022-05-03"))
+            .await,
+        "another department's request",
+    );
+    assert_eq!(events(&s).await, before, "the refusal wrote nothing");
+    for (state, on) in [
+        (pb::RequestState::Accepted, "2022-05-03"),
+        (pb::RequestState::Completed, "2022-05-04"),
+    ] {
+        callers
+            .officer("县人社局")
+            .progress_service_request(progress(state, on))
+            .await
+            .expect("their department's request");
+    }
+
+    let rate = |rating: u32| pb::RateServiceRequestRequest {
+        request_id: own.to_string(),
+        rating,
+        comment: String::new(),
+    };
+    let before = events(&s).await;
+    denied(
+        callers.worker(other).rate_service_request(rate(1)).await,
+        "someone else's request",
+    );
+    assert_eq!(events(&s).await, before, "the refusal wrote nothing");
+    let rated = callers
+        .worker(rider)
+        .rate_service_request(rate(5))
+        .await
+        .expect("their own request")
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(rated.rating, 5);
+}
+
+/// Hardship applications, activities and micro-wishes within the caller's
+/// scope: a worker acts for themselves, community staff for their
+/// community's people, the union's liaison applies for anyone; a wish is
+/// claimed, released and fulfilled by a claimant within the caller's
+/// scope, and read by callers who reach its wisher or its claimant. What
+/// is refused writes nothing.
+async fn peoples_care_within_scope(mut s: System) {
+    let (here, there) = (
+        community(&mut s, "晏城社区").await,
+        community(&mut s, "华店社区").await,
+    );
+    let rider = person_in(&mut s, 11, here).await;
+    let neighbour = person_in(&mut s, 12, here).await;
+    let other = person_in(&mut s, 13, there).await;
+    // An express unit in a community of its own.
+    let unit = enterprise(&mut s).await;
+    let callers = Callers(s.care_channel.clone());
+
+    // Hardship.
+    let apply = |person: Uuid| pb::ApplyForHardshipRequest {
+        case_id: Uuid::now_v7().to_string(),
+        person_id: person.to_string(),
+        household: Some(pb::Household {
+            size: 3,
+            annual_disposable_income_fen: 2_000_000,
+            unavoidable_expenses_fen: 200_000,
+            health: "配偶慢性病".to_owned(),
+            housing: "租房".to_owned(),
+            causes: "家庭成员患病".to_owned(),
+        }),
+        accident: false,
+        applied_on: "2022-03-01".to_owned(),
+    };
+    let before = events(&s).await;
+    denied(
+        callers.worker(other).apply_for_hardship(apply(rider)).await,
+        "a worker for someone else",
+    );
+    denied(
+        callers.staff(there).apply_for_hardship(apply(rider)).await,
+        "staff for another community's person",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    assert!(
+        s.care_store.data_key(rider).await.expect("key").is_none(),
+        "the refusals claimed no data key"
+    );
+    callers
+        .worker(rider)
+        .apply_for_hardship(apply(rider))
+        .await
+        .expect("a worker for themselves");
+    callers
+        .staff(here)
+        .apply_for_hardship(apply(neighbour))
+        .await
+        .expect("staff for their community's person");
+    callers
+        .client(
+            hongxin_runtime::auth::Role::UnionLiaison,
+            hongxin_runtime::auth::Scope::default(),
+        )
+        .apply_for_hardship(apply(other))
+        .await
+        .expect("the union's liaison for anyone");
+
+    // Activities.
+    let activity = Uuid::now_v7();
+    s.care
+        .plan_activity(pb::PlanActivityRequest {
+            activity_id: activity.to_string(),
+            kind: pb::ActivityKind::FreeClinic as i32,
+            title: "骑手义诊".to_owned(),
+            organiser: "县卫健局".to_owned(),
+            place: "党群服务中心".to_owned(),
+            held_on: "2022-06-01".to_owned(),
+            capacity: 10,
+        })
+        .await
+        .expect("plan");
+    let register = |person: Uuid| pb::RegisterForActivityRequest {
+        activity_id: activity.to_string(),
+        person_id: person.to_string(),
+    };
+    let withdraw = |person: Uuid| pb::WithdrawFromActivityRequest {
+        activity_id: activity.to_string(),
+        person_id: person.to_string(),
+    };
+    let before = events(&s).await;
+    denied(
+        callers
+            .worker(other)
+            .register_for_activity(register(rider))
+            .await,
+        "a worker registers someone else",
+    );
+    denied(
+        callers
+            .staff(there)
+            .register_for_activity(register(rider))
+            .await,
+        "staff register another community's person",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    callers
+        .worker(rider)
+        .register_for_activity(register(rider))
+        .await
+        .expect("a worker registers themselves");
+    let registered = callers
+        .staff(here)
+        .register_for_activity(register(neighbour))
+        .await
+        .expect("staff register their community's person")
+        .into_inner()
+        .activity
+        .expect("activity");
+    let mut both = vec![rider.to_string(), neighbour.to_string()];
+    both.sort();
+    let mut ids = registered.registered_person_ids.clone();
+    ids.sort();
+    assert_eq!(ids, both);
+    let before = events(&s).await;
+    denied(
+        callers
+            .worker(other)
+            .withdraw_from_activity(withdraw(rider))
+            .await,
+        "a worker withdraws someone else",
+    );
+    denied(
+        callers
+            .staff(there)
+            .withdraw_from_activity(withdraw(neighbour))
+            .await,
+        "staff withdraw another community's person",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    callers
+        .worker(rider)
+        .withdraw_from_activity(withdraw(rider))
+        .await
+        .expect("a worker withdraws themselves");
+    let left = callers
+        .staff(here)
+        .withdraw_from_activity(withdraw(neighbour))
+        .await
+        .expect("staff withdraw their community's person")
+        .into_inner()
+        .activity
+        .expect("activity");
+    assert!(left.registered_person_ids.is_empty());
+
+    // Micro-wishes.
+    let file = |id: Uuid, person: Uuid| pb::FileMicroWishRequest {
+        wish_id: id.to_string(),
+        person_id: person.to_string(),
+        title: "一台电风扇".to_owned(),
+        filed_on: "2022-06-10".to_owned(),
+    };
+    let (wish, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let before = events(&s).await;
+    denied(
+        callers
+            .worker(other)
+            .file_micro_wish(file(wish, rider))
+            .await,
+        "a worker files someone else's wish",
+    );
+    denied(
+        callers
+            .staff(there)
+            .file_micro_wish(file(wish, rider))
+            .await,
+        "staff file another community's person's wish",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    callers
+        .worker(rider)
+        .file_micro_wish(file(wish, rider))
+        .await
+        .expect("a worker files their own wish");
+    callers
+        .staff(here)
+        .file_micro_wish(file(second, neighbour))
+        .await
+        .expect("staff file their community's person's wish");
+
+    let get = |id: Uuid| pb::GetMicroWishRequest {
+        wish_id: id.to_string(),
+    };
+    callers
+        .worker(rider)
+        .get_micro_wish(get(wish))
+        .await
+        .expect("their own wish");
+    callers
+        .staff(here)
+        .get_micro_wish(get(wish))
+        .await
+        .expect("their community's person's wish");
+    denied(
+        callers.worker(other).get_micro_wish(get(wish)).await,
+        "someone else's wish",
+    );
+    denied(
+        callers.staff(there).get_micro_wish(get(wish)).await,
+        "another community's person's wish",
+    );
+
+    let claim = |id: Uuid, claimant: Uuid| pb::ClaimMicroWishRequest {
+        wish_id: id.to_string(),
+        claimant_id: claimant.to_string(),
+        on: "2022-06-11".to_owned(),
+    };
+    let release = |id: Uuid| pb::ReleaseMicroWishRequest {
+        wish_id: id.to_string(),
+        on: "2022-06-12".to_owned(),
+    };
+    let before = events(&s).await;
+    denied(
+        callers
+            .worker(other)
+            .claim_micro_wish(claim(wish, neighbour))
+            .await,
+        "a worker claims in someone else's name",
+    );
+    denied(
+        callers
+            .staff(here)
+            .claim_micro_wish(claim(wish, other))
+            .await,
+        "staff claim in the name of another community's person",
+    );
+    denied(
+        callers
+            .staff(here)
+            .claim_micro_wish(claim(wish, unit))
+            .await,
+        "staff claim in the name of another community's unit",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    let claimed = callers
+        .worker(other)
+        .claim_micro_wish(claim(wish, other))
+        .await
+        .expect("a worker claims as themselves")
+        .into_inner()
+        .wish
+        .expect("wish");
+    assert_eq!(
+        (claimed.state, claimed.claimant_id.as_str()),
+        (pb::WishState::Claimed as i32, other.to_string().as_str())
+    );
+    // The claimant, and staff of the claimant's community, now read it.
+    callers
+        .worker(other)
+        .get_micro_wish(get(wish))
+        .await
+        .expect("a wish they claimed");
+    callers
+        .staff(there)
+        .get_micro_wish(get(wish))
+        .await
+        .expect("a wish their community's person claimed");
+    let before = events(&s).await;
+    denied(
+        callers
+            .worker(rider)
+            .release_micro_wish(release(wish))
+            .await,
+        "the wisher is not the claimant",
+    );
+    denied(
+        callers.staff(here).release_micro_wish(release(wish)).await,
+        "another community's claimant",
+    );
+    denied(
+        callers
+            .worker(rider)
+            .fulfil_micro_wish(pb::FulfilMicroWishRequest {
+                wish_id: wish.to_string(),
+                on: "2022-06-15".to_owned(),
+                evidence: "已送达".to_owned(),
+            })
+            .await,
+        "the wisher is not the claimant",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    let fulfilled = callers
+        .worker(other)
+        .fulfil_micro_wish(pb::FulfilMicroWishRequest {
+            wish_id: wish.to_string(),
+            on: "2022-06-15".to_owned(),
+            evidence: "已送达，附照片".to_owned(),
+        })
+        .await
+        .expect("the claimant fulfils")
+        .into_inner()
+        .wish
+        .expect("wish");
+    assert_eq!(fulfilled.state, pb::WishState::Fulfilled as i32);
+
+    // A unit claims through the committee of its industry.
+    callers
+        .committee("express")
+        .claim_micro_wish(claim(second, unit))
+        .await
+        .expect("the committee of the unit's industry");
+    let before = events(&s).await;
+    denied(
+        callers
+            .committee("food_delivery")
+            .release_micro_wish(release(second))
+            .await,
+        "another industry's unit",
+    );
+    assert_eq!(events(&s).await, before, "the refusal wrote nothing");
+    let released = callers
+        .committee("express")
+        .release_micro_wish(release(second))
+        .await
+        .expect("the committee of the unit's industry")
+        .into_inner()
+        .wish
+        .expect("wish");
+    assert_eq!(released.state, pb::WishState::Open as i32);
+}
+
+#[tokio::test]
+async fn embedded_service_requests_within_scope() {
+    service_requests_within_scope(start(Mode::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn distributed_service_requests_within_scope() {
+    service_requests_within_scope(start(Mode::Distributed).await).await;
+}
+
+#[tokio::test]
+async fn embedded_peoples_care_within_scope() {
+    peoples_care_within_scope(start(Mode::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn distributed_peoples_care_within_scope() {
+    peoples_care_within_scope(start(Mode::Distributed).await).await;
+}
