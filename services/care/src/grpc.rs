@@ -1128,7 +1128,7 @@ impl CareService for Api {
         request: Request<pb::HandOutSuppliesRequest>,
     ) -> Result<Response<pb::HandOutSuppliesResponse>, Status> {
         let ctx = command_context(&request);
-        let r = request.into_inner();
+        let r = request.get_ref();
         let mut f = Fields::default();
         let id = f.id("campaign_id", &r.campaign_id);
         let recipient = f.id("recipient_id", &r.recipient_id);
@@ -1138,6 +1138,18 @@ impl CareService for Api {
         };
         self.known(&[("recipient_id", recipient, r.to_station)])
             .await?;
+        // Community staff hand out to their community's people and
+        // stations; the union's liaison county-wide.
+        let union = hongxin_runtime::auth::Role::UnionLiaison;
+        if r.to_station {
+            let liaison = hongxin_runtime::auth::caller_of(&request).is_some_and(|c| c.has(union));
+            if !liaison && !self.reaches_enterprise(&request, recipient).await? {
+                return Err(outside_scope());
+            }
+        } else {
+            self.check_person_reach(&request, recipient, None, &[union])
+                .await?;
+        }
         let command = supplies::Command::HandOut {
             recipient,
             to_station: r.to_station,

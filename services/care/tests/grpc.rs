@@ -1459,6 +1459,67 @@ async fn peoples_care_within_scope(mut s: System) {
         .wish
         .expect("wish");
     assert_eq!(released.state, pb::WishState::Open as i32);
+
+    // Supplies: community staff hand out to their community's people and
+    // stations, the union's liaison to anyone.
+    let campaign = Uuid::now_v7();
+    s.care
+        .open_campaign(pb::OpenCampaignRequest {
+            campaign_id: campaign.to_string(),
+            name: "冬送温暖".to_owned(),
+            item: "保暖手套".to_owned(),
+            unit_value_fen: 2_000,
+        })
+        .await
+        .expect("open");
+    s.care
+        .stock_campaign(pb::StockCampaignRequest {
+            campaign_id: campaign.to_string(),
+            quantity: 10,
+            on: "2022-12-01".to_owned(),
+        })
+        .await
+        .expect("stock");
+    let hand = |recipient: Uuid, to_station: bool| pb::HandOutSuppliesRequest {
+        campaign_id: campaign.to_string(),
+        recipient_id: recipient.to_string(),
+        to_station,
+        quantity: 1,
+        on: "2022-12-02".to_owned(),
+    };
+    let before = events(&s).await;
+    denied(
+        callers
+            .staff(there)
+            .hand_out_supplies(hand(rider, false))
+            .await,
+        "staff to another community's person",
+    );
+    denied(
+        callers
+            .staff(there)
+            .hand_out_supplies(hand(unit, true))
+            .await,
+        "staff to another community's station",
+    );
+    assert_eq!(events(&s).await, before, "the refusals wrote nothing");
+    callers
+        .staff(here)
+        .hand_out_supplies(hand(rider, false))
+        .await
+        .expect("staff to their community's person");
+    let c = callers
+        .client(
+            hongxin_runtime::auth::Role::UnionLiaison,
+            hongxin_runtime::auth::Scope::default(),
+        )
+        .hand_out_supplies(hand(unit, true))
+        .await
+        .expect("the union's liaison to any station")
+        .into_inner()
+        .campaign
+        .expect("campaign");
+    assert_eq!(c.stock, 8);
 }
 
 #[tokio::test]
