@@ -108,11 +108,11 @@ pub(crate) struct Row {
     /// acknowledged command.
     pub(crate) catch_up: Duration,
     pub(crate) memory: Vec<Memory>,
-    /// The projection's own commit-to-applied delay, p50 and p99 in ms
-    /// (before the live stream's coalescing and the trip to the client).
-    pub(crate) applied: (Option<f64>, Option<f64>),
-    /// The relay's commit-to-published delay (distributed), p50 and p99.
-    pub(crate) published: (Option<f64>, Option<f64>),
+    /// The projection's own commit-to-applied delay, mean in ms (before
+    /// the live stream's coalescing and the trip to the client).
+    pub(crate) applied: Option<f64>,
+    /// The relay's commit-to-published delay (distributed), mean in ms.
+    pub(crate) published: Option<f64>,
 }
 
 impl Row {
@@ -422,17 +422,21 @@ async fn get_text(http: u16, path: &str, authorization: Option<&str>) -> anyhow:
     Ok(body.to_owned())
 }
 
-/// A delay summary of the organization's events at quantile `q`, in ms:
-/// the projection's commit-to-applied (`hongxin_projection_delay_seconds`)
-/// or the relay's commit-to-published (`hongxin_relay_delay_seconds`);
-/// `None` when the metrics do not have it.
-fn delay_ms(metrics: &str, name: &str, q: &str) -> Option<f64> {
-    let key = format!("{name}{{context=\"organization\",quantile=\"{q}\"}}");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| s * 1000.0)
+/// The mean delay of the organization's events over the row, in ms: the
+/// projection's commit-to-applied (`hongxin_projection_delay_seconds`) or
+/// the relay's commit-to-published (`hongxin_relay_delay_seconds`), from
+/// the summary's sum and count (its quantiles cover a short rolling window
+/// only, not the row); `None` when the metrics do not have it.
+fn mean_delay_ms(metrics: &str, name: &str) -> Option<f64> {
+    let value = |suffix: &str| {
+        let key = format!("{name}_{suffix}{{context=\"organization\"}}");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let (sum, count) = (value("sum")?, value("count")?);
+    (count > 0.0).then(|| sum / count * 1000.0)
 }
 
 fn committee() -> (Uuid, pb::RegisterIndustryCommitteeRequest) {
@@ -656,14 +660,8 @@ pub(crate) async fn run(
         Some(port) => get_text(port, "/metrics", None).await.unwrap_or_default(),
         None => metrics.clone(),
     };
-    let applied = (
-        delay_ms(&metrics, "hongxin_projection_delay_seconds", "0.5"),
-        delay_ms(&metrics, "hongxin_projection_delay_seconds", "0.99"),
-    );
-    let published = (
-        delay_ms(&relay_metrics, "hongxin_relay_delay_seconds", "0.5"),
-        delay_ms(&relay_metrics, "hongxin_relay_delay_seconds", "0.99"),
-    );
+    let applied = mean_delay_ms(&metrics, "hongxin_projection_delay_seconds");
+    let published = mean_delay_ms(&relay_metrics, "hongxin_relay_delay_seconds");
     let positions = system.stop_and_read_positions().await?;
     let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(|p| p.into_inner()));
     let shown_at = |t: Duration| {
@@ -717,11 +715,8 @@ pub(crate) async fn run(
     })
 }
 
-fn pair(ms: (Option<f64>, Option<f64>)) -> String {
-    match ms {
-        (Some(p50), Some(p99)) => format!("{p50:.0} / {p99:.0}"),
-        _ => "–".to_owned(),
-    }
+fn mean(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.0}"))
 }
 
 /// A Markdown table of the rows.
@@ -732,7 +727,7 @@ pub(crate) fn print(rows: &[Row], settings: &Settings) {
     );
     println!();
     println!(
-        "| mode | clients | commands/s | command p50 ms | command p99 ms | commit→visible p50 ms | commit→visible p99 ms | commit→published p50 / p99 ms | commit→applied p50 / p99 ms | projected/s under load | caught up after load, s | not visible | errors | on dashboard | RSS peak MiB | VmHWM MiB |"
+        "| mode | clients | commands/s | command p50 ms | command p99 ms | commit→visible p50 ms | commit→visible p99 ms | commit→published mean ms | commit→applied mean ms | projected/s under load | caught up after load, s | not visible | errors | on dashboard | RSS peak MiB | VmHWM MiB |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     for r in rows {
@@ -763,8 +758,8 @@ pub(crate) fn print(rows: &[Row], settings: &Settings) {
             ms(&r.latency, 0.99),
             r.visible_ms(0.5),
             r.visible_ms(0.99),
-            pair(r.published),
-            pair(r.applied),
+            mean(r.published),
+            mean(r.applied),
             r.projected_rate,
             catch_up,
             r.not_visible,
