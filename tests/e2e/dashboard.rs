@@ -891,8 +891,26 @@ async fn shows_policy_and_the_governance_calendar_reach_the_dashboard() {
         )
         .await
         .expect("held");
-    // 3 shows + 4 issues + 1 retirement + 1 meeting.
-    wait_applied(&system.projection, 9).await;
+    // And a field research of the third quarter of 2022.
+    let researched = chrono::NaiveDate::from_ymd_opt(2022, 8, 10).expect("day");
+    duties
+        .handle(
+            &CommandHandler::<DutyDecider>::stream_id(
+                Period::containing(DutyKind::FieldResearch, researched).stream_key(),
+            ),
+            &Held {
+                kind: DutyKind::FieldResearch,
+                held_on: researched,
+                minutes: "走访快递网点".to_owned(),
+                attendees: vec![Uuid::now_v7()],
+            },
+            &ctx,
+            RetryPolicy::Never,
+        )
+        .await
+        .expect("held in 2022");
+    // 3 shows + 4 issues + 1 retirement + 2 duties.
+    wait_applied(&system.projection, 10).await;
     let o = overview(&system.projection).await;
     let v = &o["vanguard"];
     assert_eq!(
@@ -932,6 +950,24 @@ async fn shows_policy_and_the_governance_calendar_reach_the_dashboard() {
     assert_eq!(joint["held"].as_i64(), Some(1));
     assert_eq!(joint["due"].as_i64(), Some(ended));
     assert_eq!(joint["overdue"].as_i64(), Some((ended - 1).max(0)));
+    // 2022 is an earlier year: all four quarters ended, one researched.
+    let earlier = g["earlier"].as_array().expect("earlier years");
+    assert_eq!(earlier.len(), 1);
+    assert_eq!(earlier[0]["year"].as_i64(), Some(2022));
+    let research = earlier[0]["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .find(|d| d["kind"] == "field_research")
+        .expect("field research");
+    assert_eq!(
+        [
+            research["held"].as_i64(),
+            research["due"].as_i64(),
+            research["overdue"].as_i64()
+        ],
+        [Some(1), Some(4), Some(3)]
+    );
 }
 
 #[tokio::test]

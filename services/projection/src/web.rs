@@ -328,14 +328,23 @@ struct PolicyCount {
     in_force: i64,
 }
 
-/// The governance calendar of the current year (Asia/Shanghai).
+/// The governance calendar of the current year (Asia/Shanghai), and of
+/// each earlier year in which a duty was held.
 #[derive(Serialize)]
 struct Governance {
     year: i32,
     duties: Vec<DutyFigures>,
+    /// Earlier years, newest first, every period of them ended.
+    earlier: Vec<GovernanceYear>,
 }
 
-/// One duty: held this year, periods ended so far, ended without it.
+#[derive(Serialize)]
+struct GovernanceYear {
+    year: i32,
+    duties: Vec<DutyFigures>,
+}
+
+/// One duty: held in the year, periods ended so far, ended without it.
 #[derive(Serialize)]
 struct DutyFigures {
     kind: &'static str,
@@ -344,13 +353,15 @@ struct DutyFigures {
     overdue: i64,
 }
 
-/// Labels of the periods of a duty every `months` that ended before
-/// `today` ("2022-05", "2022-Q2", "2022-H1").
-fn ended_periods(months: u32, today: chrono::NaiveDate) -> Vec<String> {
+/// Labels of the periods of `year` of a duty every `months` that ended
+/// before `today` ("2022-05", "2022-Q2", "2022-H1"): all of them for an
+/// earlier year.
+fn ended_periods(months: u32, year: i32, today: chrono::NaiveDate) -> Vec<String> {
     use chrono::Datelike as _;
-    let year = today.year();
     (0..12 / months)
-        .filter(|i| (i + 1) * months <= today.month0())
+        .filter(|i| {
+            year < today.year() || (year == today.year() && (i + 1) * months <= today.month0())
+        })
         .map(|i| match months {
             1 => format!("{year}-{:02}", i + 1),
             3 => format!("{year}-Q{}", i + 1),
@@ -359,18 +370,10 @@ fn ended_periods(months: u32, today: chrono::NaiveDate) -> Vec<String> {
         .collect()
 }
 
-async fn governance(
-    pool: &sqlx::AnyPool,
-    today: chrono::NaiveDate,
-) -> Result<Governance, sqlx::Error> {
-    use chrono::Datelike as _;
-    let year = today.year();
-    let held: Vec<(String, String)> =
-        sqlx::query_as("SELECT kind, period FROM governance_duties WHERE period LIKE $1")
-            .bind(format!("{year}-%"))
-            .fetch_all(pool)
-            .await?;
-    let duties = [
+/// Each duty's figures in `year`, from the periods in which it was held.
+fn duties_of(held: &[(String, String)], year: i32, today: chrono::NaiveDate) -> Vec<DutyFigures> {
+    let prefix = format!("{year}-");
+    [
         ("joint_meeting", 1),
         ("field_research", 3),
         ("department_report", 6),
@@ -379,10 +382,10 @@ async fn governance(
     .map(|(kind, months)| {
         let periods: Vec<&String> = held
             .iter()
-            .filter(|(k, _)| k == kind)
+            .filter(|(k, p)| k == kind && p.starts_with(&prefix))
             .map(|(_, p)| p)
             .collect();
-        let ended = ended_periods(months, today);
+        let ended = ended_periods(months, year, today);
         let overdue = ended.iter().filter(|p| !periods.contains(p)).count();
         DutyFigures {
             kind,
@@ -391,8 +394,36 @@ async fn governance(
             overdue: overdue as i64,
         }
     })
-    .collect();
-    Ok(Governance { year, duties })
+    .collect()
+}
+
+async fn governance(
+    pool: &sqlx::AnyPool,
+    today: chrono::NaiveDate,
+) -> Result<Governance, sqlx::Error> {
+    use chrono::Datelike as _;
+    let year = today.year();
+    let held: Vec<(String, String)> = sqlx::query_as("SELECT kind, period FROM governance_duties")
+        .fetch_all(pool)
+        .await?;
+    let mut years: Vec<i32> = held
+        .iter()
+        .filter_map(|(_, p)| p.get(..4)?.parse().ok())
+        .filter(|y| *y < year)
+        .collect();
+    years.sort_unstable_by(|a, b| b.cmp(a));
+    years.dedup();
+    Ok(Governance {
+        year,
+        duties: duties_of(&held, year, today),
+        earlier: years
+            .into_iter()
+            .map(|y| GovernanceYear {
+                year: y,
+                duties: duties_of(&held, y, today),
+            })
+            .collect(),
+    })
 }
 
 /// The people registry by category (erased people still count: only their
@@ -906,10 +937,40 @@ mod tests {
     #[test]
     fn periods_end_before_today_only() {
         let day = |m, d| chrono::NaiveDate::from_ymd_opt(2022, m, d).expect("day");
-        assert_eq!(ended_periods(1, day(3, 15)), ["2022-01", "2022-02"]);
-        assert_eq!(ended_periods(3, day(3, 31)), Vec::<String>::new());
-        assert_eq!(ended_periods(3, day(4, 1)), ["2022-Q1"]);
-        assert_eq!(ended_periods(6, day(12, 31)), ["2022-H1"]);
-        assert_eq!(ended_periods(1, day(1, 1)), Vec::<String>::new());
+        assert_eq!(ended_periods(1, 2022, day(3, 15)), ["2022-01", "2022-02"]);
+        assert_eq!(ended_periods(3, 2022, day(3, 31)), Vec::<String>::new());
+        assert_eq!(ended_periods(3, 2022, day(4, 1)), ["2022-Q1"]);
+        assert_eq!(ended_periods(6, 2022, day(12, 31)), ["2022-H1"]);
+        assert_eq!(ended_periods(1, 2022, day(1, 1)), Vec::<String>::new());
+        // Every period of an earlier year has ended; none of a later one.
+        assert_eq!(ended_periods(6, 2021, day(1, 1)), ["2021-H1", "2021-H2"]);
+        assert_eq!(ended_periods(3, 2021, day(1, 1)).len(), 4);
+        assert_eq!(ended_periods(1, 2023, day(12, 31)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_earlier_year_counts_all_its_periods() {
+        let today = chrono::NaiveDate::from_ymd_opt(2023, 2, 10).expect("day");
+        let held = vec![
+            ("joint_meeting".to_owned(), "2022-01".to_owned()),
+            ("joint_meeting".to_owned(), "2022-02".to_owned()),
+            ("field_research".to_owned(), "2022-Q3".to_owned()),
+            ("joint_meeting".to_owned(), "2023-01".to_owned()),
+        ];
+        let of = |year| {
+            duties_of(&held, year, today)
+                .into_iter()
+                .map(|d| (d.kind, d.held, d.due, d.overdue))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            of(2022),
+            [
+                ("joint_meeting", 2, 12, 10),
+                ("field_research", 1, 4, 3),
+                ("department_report", 0, 2, 2)
+            ]
+        );
+        assert_eq!(of(2023)[0], ("joint_meeting", 1, 1, 0));
     }
 }
