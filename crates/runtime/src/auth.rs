@@ -100,6 +100,40 @@ pub struct Scope {
     pub person: Option<String>,
 }
 
+impl Scope {
+    /// An industry committee's: `industry` ("express", ...).
+    pub fn industry(industry: impl Into<String>) -> Self {
+        Self {
+            industry: Some(industry.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A community's staff's: the community's id.
+    pub fn community(community: impl std::fmt::Display) -> Self {
+        Self {
+            community: Some(community.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// A department officer's: the department's name.
+    pub fn department(department: impl Into<String>) -> Self {
+        Self {
+            department: Some(department.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A worker's or grid worker's: their own person id.
+    pub fn person(person: impl std::fmt::Display) -> Self {
+        Self {
+            person: Some(person.to_string()),
+            ..Self::default()
+        }
+    }
+}
+
 /// The claims of a hongxin token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {

@@ -747,15 +747,7 @@ async fn enterprise_problems_within_scope(mut s: System) {
     let client = |role: Role, scope: Scope| {
         CareServiceClient::new(authed(s.care_channel.clone(), &token_with(role, scope)))
     };
-    let committee = |industry: &str| {
-        client(
-            Role::IndustryCommittee,
-            Scope {
-                industry: Some(industry.to_owned()),
-                ..Scope::default()
-            },
-        )
-    };
+    let committee = |industry: &str| client(Role::IndustryCommittee, Scope::industry(industry));
     fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
         let status = result.map(|_| ()).expect_err(why);
         assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
@@ -836,16 +828,10 @@ async fn enterprise_problems_within_scope(mut s: System) {
         .await
         .expect("listed, with another industry's units left out");
     assert!(none.into_inner().problems.is_empty());
-    let officer = client(
-        Role::DepartmentOfficer,
-        Scope {
-            department: Some("县商务局".to_owned()),
-            ..Scope::default()
-        },
-    )
-    .list_cadre_problems(list())
-    .await
-    .expect("a department's cadres work county-wide");
+    let officer = client(Role::DepartmentOfficer, Scope::department("县商务局"))
+        .list_cadre_problems(list())
+        .await
+        .expect("a department's cadres work county-wide");
     assert_eq!(ids(officer.into_inner().problems), both);
 }
 
@@ -956,40 +942,28 @@ impl Callers {
     fn worker(&self, person: Uuid) -> CareServiceClient<hongxin_runtime::auth::Authed> {
         self.client(
             hongxin_runtime::auth::Role::Worker,
-            hongxin_runtime::auth::Scope {
-                person: Some(person.to_string()),
-                ..Default::default()
-            },
+            hongxin_runtime::auth::Scope::person(person),
         )
     }
 
     fn staff(&self, community: Uuid) -> CareServiceClient<hongxin_runtime::auth::Authed> {
         self.client(
             hongxin_runtime::auth::Role::CommunityStaff,
-            hongxin_runtime::auth::Scope {
-                community: Some(community.to_string()),
-                ..Default::default()
-            },
+            hongxin_runtime::auth::Scope::community(community),
         )
     }
 
     fn officer(&self, department: &str) -> CareServiceClient<hongxin_runtime::auth::Authed> {
         self.client(
             hongxin_runtime::auth::Role::DepartmentOfficer,
-            hongxin_runtime::auth::Scope {
-                department: Some(department.to_owned()),
-                ..Default::default()
-            },
+            hongxin_runtime::auth::Scope::department(department),
         )
     }
 
     fn committee(&self, industry: &str) -> CareServiceClient<hongxin_runtime::auth::Authed> {
         self.client(
             hongxin_runtime::auth::Role::IndustryCommittee,
-            hongxin_runtime::auth::Scope {
-                industry: Some(industry.to_owned()),
-                ..Default::default()
-            },
+            hongxin_runtime::auth::Scope::industry(industry),
         )
     }
 }

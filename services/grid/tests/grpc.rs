@@ -921,10 +921,7 @@ async fn reports_and_votes_are_limited_per_caller() {
             .mint(
                 &format!("person:p-{n}"),
                 &[Role::Worker],
-                Scope {
-                    person: Some(format!("p-{n}")),
-                    ..Scope::default()
-                },
+                Scope::person(format!("p-{n}")),
                 Duration::from_secs(60),
             )
             .expect("token");
@@ -1016,13 +1013,7 @@ async fn officers_and_workers_reach_their_own_cases_only() {
     let get = || pb::GetCaseRequest {
         case_id: case_id.clone(),
     };
-    let mut officer = client(
-        Role::DepartmentOfficer,
-        Scope {
-            department: Some("县城市管理局".to_owned()),
-            ..Scope::default()
-        },
-    );
+    let mut officer = client(Role::DepartmentOfficer, Scope::department("县城市管理局"));
     officer
         .get_case(get())
         .await
@@ -1031,13 +1022,7 @@ async fn officers_and_workers_reach_their_own_cases_only() {
         .act_on_case(act(&case_id, pb::CaseAction::Acknowledge, "收到"))
         .await
         .expect("and acts on it");
-    let mut elsewhere = client(
-        Role::DepartmentOfficer,
-        Scope {
-            department: Some("县住建局".to_owned()),
-            ..Scope::default()
-        },
-    );
+    let mut elsewhere = client(Role::DepartmentOfficer, Scope::department("县住建局"));
     let denied = elsewhere
         .get_case(get())
         .await
@@ -1048,21 +1033,9 @@ async fn officers_and_workers_reach_their_own_cases_only() {
         .await
         .expect_err("another department");
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let mut own = client(
-        Role::Worker,
-        Scope {
-            person: Some(reporter.to_string()),
-            ..Scope::default()
-        },
-    );
+    let mut own = client(Role::Worker, Scope::person(reporter));
     own.get_case(get()).await.expect("their own report");
-    let mut other = client(
-        Role::Worker,
-        Scope {
-            person: Some(Uuid::now_v7().to_string()),
-            ..Scope::default()
-        },
-    );
+    let mut other = client(Role::Worker, Scope::person(Uuid::now_v7()));
     let denied = other
         .get_case(get())
         .await
@@ -1163,15 +1136,8 @@ async fn open311_reads_cases_within_the_callers_scope() {
             )
         }
     };
-    let staff = |community: Uuid| {
-        testing::token_with(
-            Role::CommunityStaff,
-            Scope {
-                community: Some(community.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
+    let staff =
+        |community: Uuid| testing::token_with(Role::CommunityStaff, Scope::community(community));
     let one = format!("/open311/v2/requests/{case_id}.json");
     let all = "/open311/v2/requests.json".to_owned();
 
@@ -1249,13 +1215,7 @@ async fn staff_work_their_own_communitys_grid_workers(mut s: System) {
     let staff = |c: Uuid| {
         GridServiceClient::new(authed(
             channel.clone(),
-            &token_with(
-                Role::CommunityStaff,
-                Scope {
-                    community: Some(c.to_string()),
-                    ..Scope::default()
-                },
-            ),
+            &token_with(Role::CommunityStaff, Scope::community(c)),
         ))
     };
     fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
@@ -1390,24 +1350,8 @@ async fn applications_within_the_callers_scope(mut s: System) {
     let client = |role: Role, scope: Scope| {
         GridServiceClient::new(authed(channel.clone(), &token_with(role, scope)))
     };
-    let staff = |c: Uuid| {
-        client(
-            Role::CommunityStaff,
-            Scope {
-                community: Some(c.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
-    let worker = |p: Uuid| {
-        client(
-            Role::Worker,
-            Scope {
-                person: Some(p.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
+    let staff = |c: Uuid| client(Role::CommunityStaff, Scope::community(c));
+    let worker = |p: Uuid| client(Role::Worker, Scope::person(p));
     fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
         let status = result.map(|_| ()).expect_err(why);
         assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");

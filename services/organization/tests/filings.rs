@@ -10,30 +10,9 @@ use common::Running;
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
 use hongxin_runtime::auth::{Role, Scope, authed, testing::token_with};
-use hongxin_testkit::people::id_number;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
-
-async fn register(app: &mut Running, seq: u16) -> Uuid {
-    let id = Uuid::now_v7();
-    app.client
-        .register_person(pb::RegisterPersonRequest {
-            person_id: id.to_string(),
-            name: "赵六".to_owned(),
-            id_number: id_number("19950505", seq),
-            phone: String::new(),
-            work: None,
-            union_member: false,
-            party_status: 0,
-            affiliation_organization_id: String::new(),
-            mobile_member: false,
-            home_organisation: String::new(),
-        })
-        .await
-        .expect("person");
-    id
-}
 
 fn accident(person: Uuid) -> pb::ReportAccidentRequest {
     pb::ReportAccidentRequest {
@@ -54,17 +33,11 @@ fn filing(person: Uuid) -> pb::FileEmploymentRegistrationRequest {
 }
 
 async fn filings(mut app: Running) {
-    let me = register(&mut app, 1).await;
-    let someone_else = register(&mut app, 2).await;
+    let me = common::person(&mut app, "赵六", "19950505", 1).await;
+    let someone_else = common::person(&mut app, "赵六", "19950505", 2).await;
     let mut worker = OrganizationServiceClient::new(authed(
         app.channel.clone(),
-        &token_with(
-            Role::Worker,
-            Scope {
-                person: Some(me.to_string()),
-                ..Scope::default()
-            },
-        ),
+        &token_with(Role::Worker, Scope::person(me)),
     ));
     let head = app.store.head_position().await.expect("head");
 

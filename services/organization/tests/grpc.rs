@@ -994,15 +994,7 @@ async fn enterprise_scope(mut app: Running) {
             &token_with(role, scope),
         ))
     };
-    let committee = |industry: &str| {
-        client(
-            Role::IndustryCommittee,
-            Scope {
-                industry: Some(industry.to_owned()),
-                ..Scope::default()
-            },
-        )
-    };
+    let committee = |industry: &str| client(Role::IndustryCommittee, Scope::industry(industry));
     let get = || pb::GetEnterpriseRequest {
         enterprise_id: station.to_string(),
     };
@@ -1066,15 +1058,7 @@ async fn enterprise_scope(mut app: Running) {
         .await
         .expect("registers in its own");
 
-    let staff = |c: Uuid| {
-        client(
-            Role::CommunityStaff,
-            Scope {
-                community: Some(c.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
+    let staff = |c: Uuid| client(Role::CommunityStaff, Scope::community(c));
     staff(here)
         .get_enterprise(get())
         .await
@@ -1114,33 +1098,9 @@ async fn community_and_station_scope(mut app: Running) {
             &token_with(role, scope),
         ))
     };
-    let staff = |c: Uuid| {
-        client(
-            Role::CommunityStaff,
-            Scope {
-                community: Some(c.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
-    let committee = |industry: &str| {
-        client(
-            Role::IndustryCommittee,
-            Scope {
-                industry: Some(industry.to_owned()),
-                ..Scope::default()
-            },
-        )
-    };
-    let worker = |p: Uuid| {
-        client(
-            Role::Worker,
-            Scope {
-                person: Some(p.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
+    let staff = |c: Uuid| client(Role::CommunityStaff, Scope::community(c));
+    let committee = |industry: &str| client(Role::IndustryCommittee, Scope::industry(industry));
+    let worker = |p: Uuid| client(Role::Worker, Scope::person(p));
     fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
         let status = result.map(|_| ()).expect_err(why);
         assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");

@@ -10,27 +10,6 @@ use hongxin_proto::organization::v1 as pb;
 use hongxin_testkit::people::id_number;
 use tonic::Code;
 use tonic_types::StatusExt as _;
-use uuid::Uuid;
-
-async fn register(app: &mut Running, seq: u16) -> Uuid {
-    let id = Uuid::now_v7();
-    app.client
-        .register_person(pb::RegisterPersonRequest {
-            person_id: id.to_string(),
-            name: "刘一".to_owned(),
-            id_number: id_number("19880808", seq),
-            phone: String::new(),
-            work: None,
-            union_member: false,
-            party_status: 0,
-            affiliation_organization_id: String::new(),
-            mobile_member: false,
-            home_organisation: String::new(),
-        })
-        .await
-        .expect("person");
-    id
-}
 
 fn claim(seq: u16, status: pb::InjuryClaimStatus, paid_fen: i64) -> pb::RecordInjuryClaimRequest {
     pb::RecordInjuryClaimRequest {
@@ -48,7 +27,7 @@ fn claim(seq: u16, status: pb::InjuryClaimStatus, paid_fen: i64) -> pb::RecordIn
 }
 
 async fn partner_records(mut app: Running) {
-    let person = register(&mut app, 1).await;
+    let person = common::person(&mut app, "刘一", "19880808", 1).await;
     let head = app.store.head_position().await.expect("head");
 
     // Every bad field at once, nothing written.

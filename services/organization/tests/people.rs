@@ -903,13 +903,7 @@ async fn data_scope(mut app: Running) {
     let get = |id: Uuid| pb::GetPersonRequest {
         person_id: id.to_string(),
     };
-    let staff = token_with(
-        Role::CommunityStaff,
-        Scope {
-            community: Some(here.to_string()),
-            ..Scope::default()
-        },
-    );
+    let staff = token_with(Role::CommunityStaff, Scope::community(here));
     let mut staff = client(staff);
     staff
         .get_person(get(people[0]))
@@ -921,13 +915,7 @@ async fn data_scope(mut app: Running) {
         .expect_err("another community");
     assert_eq!(elsewhere.code(), Code::PermissionDenied);
 
-    let mut worker = client(token_with(
-        Role::Worker,
-        Scope {
-            person: Some(people[1].to_string()),
-            ..Scope::default()
-        },
-    ));
+    let mut worker = client(token_with(Role::Worker, Scope::person(people[1])));
     worker.get_person(get(people[1])).await.expect("themselves");
     worker
         .export_personal_data(pb::ExportPersonalDataRequest {
@@ -988,24 +976,8 @@ async fn person_writes_scope(mut app: Running) {
             &token_with(role, scope),
         ))
     };
-    let staff = |c: Uuid| {
-        client(
-            Role::CommunityStaff,
-            Scope {
-                community: Some(c.to_string()),
-                ..Scope::default()
-            },
-        )
-    };
-    let committee = |industry: &str| {
-        client(
-            Role::IndustryCommittee,
-            Scope {
-                industry: Some(industry.to_owned()),
-                ..Scope::default()
-            },
-        )
-    };
+    let staff = |c: Uuid| client(Role::CommunityStaff, Scope::community(c));
+    let committee = |industry: &str| client(Role::IndustryCommittee, Scope::industry(industry));
     fn denied<T>(result: Result<tonic::Response<T>, tonic::Status>, why: &str) {
         let status = result.map(|_| ()).expect_err(why);
         assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
@@ -1113,13 +1085,7 @@ async fn person_writes_scope(mut app: Running) {
             .await,
         "someone of another community",
     );
-    let other_worker = client(
-        Role::Worker,
-        Scope {
-            person: Some(courier.to_string()),
-            ..Scope::default()
-        },
-    );
+    let other_worker = client(Role::Worker, Scope::person(courier));
     denied(
         other_worker
             .clone()
@@ -1155,16 +1121,10 @@ async fn person_writes_scope(mut app: Running) {
         .set_person_flags(flags())
         .await
         .expect("its industry's person");
-    client(
-        Role::Worker,
-        Scope {
-            person: Some(rider.to_string()),
-            ..Scope::default()
-        },
-    )
-    .change_person_contact(contact("13905346789"))
-    .await
-    .expect("their own contact");
+    client(Role::Worker, Scope::person(rider))
+        .change_person_contact(contact("13905346789"))
+        .await
+        .expect("their own contact");
     staff(here)
         .change_person_contact(contact("13905346780"))
         .await

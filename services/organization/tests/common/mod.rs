@@ -145,3 +145,25 @@ pub(crate) async fn unit(app: &mut Running, community_id: Uuid, full_members: u3
         .expect("headcount");
     id
 }
+
+/// Registers a person named `name` with the ID number of `birth`
+/// (YYYYMMDD) and `seq`, no phone and no work; returns the person's id.
+pub(crate) async fn person(app: &mut Running, name: &str, birth: &str, seq: u16) -> Uuid {
+    let id = Uuid::now_v7();
+    app.client
+        .register_person(pb::RegisterPersonRequest {
+            person_id: id.to_string(),
+            name: name.to_owned(),
+            id_number: hongxin_testkit::people::id_number(birth, seq),
+            phone: String::new(),
+            work: None,
+            union_member: false,
+            party_status: 0,
+            affiliation_organization_id: String::new(),
+            mobile_member: false,
+            home_organisation: String::new(),
+        })
+        .await
+        .expect("person");
+    id
+}
