@@ -79,9 +79,9 @@ pub(crate) async fn lead(
     tokio::pin!(stop);
     match pool {
         Pool::Postgres(p) => {
-            let options = p.connect_options();
+            // One connection for the asking and, once granted, the holding.
+            let mut conn = PgConnection::connect_with(&p.connect_options()).await?;
             loop {
-                let mut conn = PgConnection::connect_with(&options).await?;
                 let held: bool = sqlx::query_scalar(
                     "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))",
                 )
@@ -104,7 +104,6 @@ pub(crate) async fn lead(
                         _held: Held::Postgres(task),
                     }));
                 }
-                let _ = conn.close().await;
                 tokio::select! {
                     () = &mut stop => return Ok(None),
                     () = tokio::time::sleep(RETRY) => {}
