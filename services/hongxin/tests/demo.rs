@@ -325,6 +325,36 @@ async fn demo_qihe_2022_shows_the_article_on_the_embedded_default_and_again_afte
     let _up = hongxin(dir.path(), &ports.envs(), &["up"]);
     ports.wait().await;
     twice(dir.path(), ports).await;
+
+    // Rebuilt from the stores in large transactions, the read models are
+    // row for row the ones built as the events came.
+    let data = dir.path().join("data");
+    let mut sources = Vec::new();
+    for context in ["organization", "pipeline", "care", "grid"] {
+        let store =
+            hongxin_eventstore::EventStore::open(&hongxin_eventstore::StoreConfig::Sqlite {
+                path: data.join(format!("{context}.db")),
+            })
+            .await
+            .expect("store");
+        sources.push(hongxin_projection::RebuildSource::Store {
+            context: context.to_owned(),
+            store,
+        });
+    }
+    let rebuilt = dir.path().join("rebuilt.db");
+    hongxin_projection::rebuild_into(
+        &hongxin_projection::ProjectionDb::Sqlite {
+            path: rebuilt.clone(),
+        },
+        sources,
+    )
+    .await
+    .expect("rebuild");
+    same_rows(
+        sqlite_rows(&data.join("projection.db")).await,
+        sqlite_rows(&rebuilt).await,
+    );
 }
 
 #[tokio::test]
@@ -339,7 +369,7 @@ async fn demo_qihe_2022_shows_the_article_in_the_distributed_mode_and_again_afte
     let ports = Ports::free();
     let mut envs = ports.envs();
     envs.extend([
-        ("HONGXIN_DATABASE_URL", database),
+        ("HONGXIN_DATABASE_URL", database.clone()),
         ("HONGXIN_NATS_URL", nats.url()),
         // The services seal personal data each in their own store, all
         // under one master key.
@@ -361,9 +391,31 @@ async fn demo_qihe_2022_shows_the_article_in_the_distributed_mode_and_again_afte
     ports.wait().await;
     twice(dir.path(), ports).await;
 
+    // Rebuilt from JetStream in large transactions, the read models are
+    // row for row the ones built as the events came.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    let sources = ["organization", "pipeline", "care", "grid"]
+        .map(|context| hongxin_projection::RebuildSource::JetStream {
+            context: context.to_owned(),
+            jetstream: js.clone(),
+        })
+        .to_vec();
+    hongxin_projection::rebuild_into(
+        &hongxin_projection::ProjectionDb::Postgres {
+            url: database.clone(),
+            schema: "rebuilt".to_owned(),
+        },
+        sources,
+    )
+    .await
+    .expect("rebuild");
+    same_rows(
+        postgres_rows(&database, "projection").await,
+        postgres_rows(&database, "rebuilt").await,
+    );
+
     // Every event of the scenario crossed NATS: none carries an ID number
     // or a phone number in clear.
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
     let mut scanned = 0;
     for context in ["organization", "pipeline", "care", "grid"] {
         let name = format!("HONGXIN_{}", context.to_uppercase());
@@ -387,6 +439,90 @@ async fn demo_qihe_2022_shows_the_article_in_the_distributed_mode_and_again_afte
         scanned > 1000,
         "the scenario's events were scanned ({scanned})"
     );
+}
+
+/// Every row of every read-model table, as JSON text, sorted; the moment a
+/// checkpoint was written is left out.
+type Rows = BTreeMap<String, Vec<String>>;
+
+async fn sqlite_rows(path: &std::path::Path) -> Rows {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .expect("read models");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("tables");
+    let mut rows = Rows::new();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM pragma_table_info($1) WHERE name <> 'updated_at_us' ORDER BY cid",
+        )
+        .bind(&table)
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        let mut these: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT json_array({}) FROM {table}",
+            columns.join(", ")
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        these.sort();
+        rows.insert(table, these);
+    }
+    pool.close().await;
+    rows
+}
+
+async fn postgres_rows(url: &str, schema: &str) -> Rows {
+    let pool = sqlx::PgPool::connect(url).await.expect("read models");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name NOT LIKE '_sqlx%'",
+    )
+    .bind(schema)
+    .fetch_all(&pool)
+    .await
+    .expect("tables");
+    let mut rows = Rows::new();
+    for table in tables {
+        let mut these: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT (to_jsonb(t) - 'updated_at_us')::text FROM {schema}.{table} t"
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        these.sort();
+        rows.insert(table, these);
+    }
+    pool.close().await;
+    rows
+}
+
+/// The two sets of read models hold the same rows, and the scenario's.
+fn same_rows(served: Rows, rebuilt: Rows) {
+    assert_eq!(
+        served.keys().collect::<Vec<_>>(),
+        rebuilt.keys().collect::<Vec<_>>(),
+        "the same tables"
+    );
+    for (table, rows) in &served {
+        assert_eq!(rows, &rebuilt[table], "the rows of {table}");
+    }
+    for table in [
+        "cases",
+        "candidates",
+        "candidate_due",
+        "hr_records",
+        "audit_trail",
+    ] {
+        assert!(!served[table].is_empty(), "the scenario wrote {table}");
+    }
 }
 
 /// ID numbers (18 characters whose GB 11643 check character is right)

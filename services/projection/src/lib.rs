@@ -11,6 +11,7 @@ mod readmodel;
 mod rebuild;
 mod tables;
 mod web;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

@@ -1,4 +1,9 @@
-//! Applying one event to the read models, exactly once in effect.
+//! Applying events to the read models, exactly once in effect.
+//!
+//! A transaction's events are turned into writes (`crate::writes`), which
+//! are sent together at its end with the checkpoint of its last event.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hongxin_proto::care::v1 as care;
 use hongxin_proto::eventing::v1::EventEnvelope;
@@ -7,6 +12,8 @@ use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
 use sqlx::{Any, AnyPool, Transaction};
+
+use crate::writes::{Shape, Value, Writes};
 
 /// What applying an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +41,9 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
     if e.global_position != last + 1 {
         return Ok(Applied::Gap);
     }
-    let mut tally = Tally::default();
-    tally.apply(&mut tx, e).await?;
-    tally.flush(&mut tx).await?;
+    let mut batch = Batch::load(&mut tx, std::slice::from_ref(&e)).await?;
+    batch.add(e);
+    batch.flush(&mut tx).await?;
     save_checkpoint(&mut tx, e).await?;
     tx.commit().await?;
     Ok(Applied::Applied)
@@ -56,9 +63,8 @@ pub(crate) async fn apply_batch(
     };
     let mut tx = pool.begin().await?;
     let mut last = checkpoint(&mut tx, &first.context).await?;
-    let mut applied = None;
+    let mut todo = Vec::new();
     let mut done = 0;
-    let mut tally = Tally::default();
     for e in events {
         if e.context != first.context {
             break;
@@ -67,17 +73,21 @@ pub(crate) async fn apply_batch(
             if e.global_position != last + 1 {
                 break;
             }
-            tally.apply(&mut tx, e).await?;
             last = e.global_position;
-            applied = Some(e);
+            todo.push(e);
         }
         done += 1;
     }
-    if let Some(e) = applied {
-        tally.flush(&mut tx).await?;
-        save_checkpoint(&mut tx, e).await?;
-        tx.commit().await?;
+    let Some(&applied) = todo.last() else {
+        return Ok(done);
+    };
+    let mut batch = Batch::load(&mut tx, &todo).await?;
+    for e in &todo {
+        batch.add(e);
     }
+    batch.flush(&mut tx).await?;
+    save_checkpoint(&mut tx, applied).await?;
+    tx.commit().await?;
     Ok(done)
 }
 
@@ -88,115 +98,6 @@ async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64,
             .fetch_optional(&mut **tx)
             .await?;
     Ok(last.unwrap_or(0) as u64)
-}
-
-/// Audit rows per multi-row INSERT: few enough parameters (7 each) that
-/// binding stays cheap — SQLite finds each numbered parameter by a linear
-/// search, so binding n of them costs n² (measured: at 500 rows, a fifth of
-/// a rebuild's time went there).
-const AUDIT_ROWS_PER_INSERT: usize = 50;
-
-/// What every event adds besides its own read models — a row of the audit
-/// trail and one to its type's count — gathered over a transaction and
-/// written at its end in a few statements, not two per event. Neither is
-/// read by the statements of other events, so the order is free.
-#[derive(Default)]
-struct Tally {
-    audit: Vec<AuditRow>,
-    counts: std::collections::BTreeMap<(String, String), i64>,
-}
-
-struct AuditRow {
-    context: String,
-    position: i64,
-    stream_id: String,
-    event_type: String,
-    actor: String,
-    correlation_id: String,
-    recorded_at: String,
-}
-
-impl Tally {
-    async fn apply(
-        &mut self,
-        tx: &mut Transaction<'_, Any>,
-        e: &EventEnvelope,
-    ) -> Result<(), sqlx::Error> {
-        let recorded_at = e
-            .recorded_at
-            .as_ref()
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-            .unwrap_or_default();
-        self.audit.push(AuditRow {
-            context: e.context.clone(),
-            position: e.global_position as i64,
-            stream_id: e.stream_id.clone(),
-            event_type: e.event_type.clone(),
-            actor: e.actor.clone(),
-            correlation_id: e.correlation_id.clone(),
-            recorded_at,
-        });
-        *self
-            .counts
-            .entry((e.context.clone(), e.event_type.clone()))
-            .or_default() += 1;
-        apply_to_models(tx, e).await
-    }
-
-    async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        for rows in self.audit.chunks(AUDIT_ROWS_PER_INSERT) {
-            // Numbered placeholders, which both databases take through
-            // `Any` (its query builder would write `?`, which PostgreSQL
-            // does not).
-            let values: Vec<String> = (0..rows.len())
-                .map(|i| {
-                    let n = i * 7;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO audit_trail (context, global_position, stream_id, event_type, actor, \
-                 correlation_id, recorded_at) VALUES {} \
-                 ON CONFLICT (context, global_position) DO NOTHING",
-                values.join(", ")
-            );
-            let mut insert = sqlx::query(&sql);
-            for r in rows {
-                insert = insert
-                    .bind(&r.context)
-                    .bind(r.position)
-                    .bind(&r.stream_id)
-                    .bind(&r.event_type)
-                    .bind(&r.actor)
-                    .bind(&r.correlation_id)
-                    .bind(&r.recorded_at);
-            }
-            insert.execute(&mut **tx).await?;
-        }
-        self.audit.clear();
-        for ((context, event_type), n) in std::mem::take(&mut self.counts) {
-            sqlx::query(
-                "INSERT INTO event_counts (context, event_type, events) VALUES ($1, $2, $3) \
-                 ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + excluded.events",
-            )
-            .bind(context)
-            .bind(event_type)
-            .bind(n)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
 }
 
 async fn save_checkpoint(
@@ -217,288 +118,614 @@ async fn save_checkpoint(
     Ok(())
 }
 
-async fn apply_to_models(
-    tx: &mut Transaction<'_, Any>,
-    e: &EventEnvelope,
-) -> Result<(), sqlx::Error> {
-    if e.context == "pipeline" && e.stream_id.starts_with("candidate-") {
-        candidate_next_steps(tx, e).await?;
+static AUDIT: Shape = Shape::insert(
+    "audit_trail",
+    &[
+        "context",
+        "global_position",
+        "stream_id",
+        "event_type",
+        "actor",
+        "correlation_id",
+        "recorded_at",
+    ],
+    2,
+    "ON CONFLICT (context, global_position) DO NOTHING",
+);
+static COUNT: Shape = Shape::insert(
+    "event_counts",
+    &["context", "event_type", "events"],
+    2,
+    "ON CONFLICT (context, event_type) DO UPDATE SET events = event_counts.events + excluded.events",
+);
+static UNKNOWN: Shape = Shape::insert(
+    "unknown_events",
+    &["context", "event_type", "events", "first_position"],
+    2,
+    "ON CONFLICT (context, event_type) DO UPDATE SET events = unknown_events.events + excluded.events",
+);
+static CANDIDATE_EVENT: Shape = Shape::insert(
+    "candidate_events",
+    &[
+        "candidate_id",
+        "global_position",
+        "event_type",
+        "schema_version",
+        "payload",
+    ],
+    2,
+    "ON CONFLICT (candidate_id, global_position) DO NOTHING",
+);
+static CANDIDATE_DUE_CLEARED: Shape = Shape::delete("candidate_due", &["candidate_id"]);
+static CANDIDATE_DUE: Shape = Shape::insert(
+    "candidate_due",
+    &["candidate_id", "organization_id", "step", "due_on"],
+    1,
+    "ON CONFLICT (candidate_id, step) DO UPDATE SET due_on = excluded.due_on",
+);
+
+/// One event of a candidate's history as the read models keep it.
+struct CandidateEvent {
+    position: i64,
+    event_type: String,
+    schema_version: i64,
+    /// Base64, as stored.
+    payload: String,
+}
+
+/// What a transaction's events write, gathered until its end. Besides
+/// each event's own read models, every event adds a row to the audit trail
+/// and one to its type's count, which are summed over the transaction.
+#[derive(Default)]
+struct Batch {
+    writes: Writes,
+    counts: BTreeMap<(String, String), i64>,
+    /// Types the contract does not know: how many, and the first position.
+    unknown: BTreeMap<(String, String), (i64, i64)>,
+    /// The whole history of each candidate the events are about, read
+    /// once per transaction and extended as its events come.
+    candidates: HashMap<String, Vec<CandidateEvent>>,
+    /// Candidates whose next steps are worked out again at the end.
+    touched: BTreeSet<String>,
+}
+
+/// The candidate a pipeline event is about, from its stream.
+fn candidate_of(e: &EventEnvelope) -> Option<&str> {
+    if e.context == "pipeline" {
+        e.stream_id.strip_prefix("candidate-")
+    } else {
+        None
     }
-    match (e.context.as_str(), e.event_type.as_str()) {
-        ("organization", "IndustryCommitteeRegistered") => {
-            let Ok(c) = org::IndustryCommitteeRegistered::decode(e.payload.as_slice()) else {
-                tracing::error!(
-                    position = e.global_position,
-                    "malformed IndustryCommitteeRegistered; counted, not projected"
+}
+
+impl Batch {
+    /// A batch for `events`, with the histories of the candidates they are
+    /// about read in a few statements.
+    async fn load(
+        tx: &mut Transaction<'_, Any>,
+        events: &[&EventEnvelope],
+    ) -> Result<Self, sqlx::Error> {
+        let mut batch = Self::default();
+        let ids: BTreeSet<&str> = events.iter().filter_map(|e| candidate_of(e)).collect();
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(64) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT candidate_id, global_position, event_type, schema_version, payload \
+                 FROM candidate_events WHERE candidate_id IN ({}) \
+                 ORDER BY candidate_id, global_position",
+                list.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, String, i64, String)>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (id, position, event_type, schema_version, payload) in
+                query.fetch_all(&mut **tx).await?
+            {
+                batch
+                    .candidates
+                    .entry(id)
+                    .or_default()
+                    .push(CandidateEvent {
+                        position,
+                        event_type,
+                        schema_version,
+                        payload,
+                    });
+            }
+            for id in chunk {
+                batch.candidates.entry((*id).to_owned()).or_default();
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Adds the writes of `e`.
+    fn add(&mut self, e: &EventEnvelope) {
+        let recorded_at = e
+            .recorded_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_default();
+        self.writes.push(
+            &AUDIT,
+            vec![
+                (&e.context).into(),
+                (e.global_position as i64).into(),
+                (&e.stream_id).into(),
+                (&e.event_type).into(),
+                (&e.actor).into(),
+                (&e.correlation_id).into(),
+                recorded_at.into(),
+            ],
+        );
+        *self
+            .counts
+            .entry((e.context.clone(), e.event_type.clone()))
+            .or_default() += 1;
+        if let Some(candidate) = candidate_of(e) {
+            self.candidate_event(candidate, e);
+        }
+        models(self, e);
+    }
+
+    /// Keeps `e` in its candidate's history.
+    fn candidate_event(&mut self, candidate: &str, e: &EventEnvelope) {
+        use base64::Engine as _;
+        let position = e.global_position as i64;
+        let history = self.candidates.entry(candidate.to_owned()).or_default();
+        if history.iter().any(|h| h.position == position) {
+            return;
+        }
+        let payload = base64::engine::general_purpose::STANDARD.encode(&e.payload);
+        self.writes.push(
+            &CANDIDATE_EVENT,
+            vec![
+                candidate.into(),
+                position.into(),
+                (&e.event_type).into(),
+                i64::from(e.schema_version).into(),
+                (&payload).into(),
+            ],
+        );
+        history.push(CandidateEvent {
+            position,
+            event_type: e.event_type.clone(),
+            schema_version: i64::from(e.schema_version),
+            payload,
+        });
+        self.touched.insert(candidate.to_owned());
+    }
+
+    /// Keeps each touched candidate's next steps and the days they are due,
+    /// as the pipeline's own rules give them from the candidate's whole
+    /// history (the rules travel in the candidate's application event), so
+    /// the dashboard's due and overdue steps are the pipeline's, not a
+    /// second reading of the rules.
+    fn candidate_next_steps(&mut self) {
+        use base64::Engine as _;
+        use hongxin_domain::{Decider as _, DomainEvent as _};
+        use hongxin_pipeline::candidate::{CandidateDecider, Event, State};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let decider = CandidateDecider::default();
+        // Due days depend on the history only; `today` only marks which
+        // are overdue, which the dashboard judges when it is asked.
+        let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
+        'candidates: for candidate_id in std::mem::take(&mut self.touched) {
+            let mut state = State::default();
+            for h in self.candidates.get(&candidate_id).into_iter().flatten() {
+                let decoded = b64
+                    .decode(&h.payload)
+                    .ok()
+                    .and_then(|p| Event::decode(&h.event_type, h.schema_version as u32, &p).ok());
+                match decoded {
+                    Some(event) => state = decider.evolve(state, &event),
+                    None => {
+                        tracing::error!(
+                            candidate_id,
+                            event_type = h.event_type,
+                            "a candidate event that does not decode; its next steps are not shown"
+                        );
+                        metrics::counter!("hongxin_projection_malformed_total").increment(1);
+                        continue 'candidates;
+                    }
+                }
+            }
+            self.writes
+                .push(&CANDIDATE_DUE_CLEARED, vec![(&candidate_id).into()]);
+            let Some(candidate) = state.0 else {
+                continue;
+            };
+            for next in candidate.next(today) {
+                let Some(due) = next.due else { continue };
+                self.writes.push(
+                    &CANDIDATE_DUE,
+                    vec![
+                        (&candidate_id).into(),
+                        candidate.application.organization_id.to_string().into(),
+                        wire_name(next.step.to_wire().as_str_name(), "STEP_").into(),
+                        hongxin_domain::time::format_day(due).into(),
+                    ],
                 );
-                metrics::counter!("hongxin_projection_malformed_total").increment(1);
-                return Ok(());
-            };
-            let industry = org::Industry::try_from(c.industry)
-                .map(|i| {
-                    i.as_str_name()
-                        .trim_start_matches("INDUSTRY_")
-                        .to_ascii_lowercase()
-                })
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO committees (committee_id, name, industry, lead_department, registered_at_us) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (committee_id) DO NOTHING",
-            )
-            .bind(c.committee_id)
-            .bind(c.name)
-            .bind(industry)
-            .bind(c.lead_department)
-            .bind(micros(e.occurred_at.as_ref()))
-            .execute(&mut **tx)
-            .await?;
+            }
         }
-        ("organization", "CommunityRegistered") => {
+    }
+
+    /// Sends everything gathered.
+    async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        self.candidate_next_steps();
+        for ((context, event_type), n) in std::mem::take(&mut self.counts) {
+            self.writes
+                .push(&COUNT, vec![context.into(), event_type.into(), n.into()]);
+        }
+        for ((context, event_type), (n, first)) in std::mem::take(&mut self.unknown) {
+            self.writes.push(
+                &UNKNOWN,
+                vec![context.into(), event_type.into(), n.into(), first.into()],
+            );
+        }
+        self.writes.flush(tx).await
+    }
+
+    fn write(&mut self, shape: &'static Shape, args: Vec<Value>) {
+        self.writes.push(shape, args);
+    }
+}
+
+/// The shape of a write: `insert!(table (columns…) by n, "ON CONFLICT …")`
+/// — the first n columns name the row — `update!(table by (key…), args,
+/// "set …")`, `delete!(table by (key…))`.
+macro_rules! insert {
+    ($table:literal ($($column:literal),+) by $group:literal, $tail:literal) => {{
+        static SHAPE: Shape = Shape::insert($table, &[$($column),+], $group, $tail);
+        &SHAPE
+    }};
+}
+macro_rules! update {
+    ($table:literal by ($($key:literal),+), $arity:literal, $set:literal) => {{
+        static SHAPE: Shape = Shape::update($table, &[$($key),+], $arity, $set);
+        &SHAPE
+    }};
+}
+macro_rules! delete {
+    ($table:literal by ($($key:literal),+)) => {{
+        static SHAPE: Shape = Shape::delete($table, &[$($key),+]);
+        &SHAPE
+    }};
+}
+
+/// Writes a set of `args` to one row: `row!(batch, shape, a, b, …)`.
+macro_rules! row {
+    ($batch:expr, $shape:expr, $($arg:expr),+ $(,)?) => {
+        $batch.write($shape, vec![$(Value::from($arg)),+])
+    };
+}
+
+static HEADCOUNT: Shape = Shape::update(
+    "enterprises",
+    &["enterprise_id"],
+    4,
+    "workers = $2, full_members = $3, probationary_members = $4",
+);
+static STAGE: Shape = Shape::update("candidates", &["candidate_id"], 2, "stage = $2");
+static HR_RECORD: Shape = Shape::insert(
+    "hr_records",
+    &["kind", "person_id", "record_id", "status", "amount_fen"],
+    3,
+    "ON CONFLICT (kind, person_id, record_id) \
+     DO UPDATE SET status = excluded.status, amount_fen = excluded.amount_fen",
+);
+
+/// The latest status of one of the HR bureau's records.
+fn hr_record(
+    b: &mut Batch,
+    kind: &str,
+    person_id: String,
+    record_id: String,
+    status: &str,
+    amount_fen: i64,
+) {
+    row!(
+        b, &HR_RECORD, kind, person_id, record_id, status, amount_fen
+    );
+}
+
+/// The read models' writes for `e`.
+fn models(b: &mut Batch, e: &EventEnvelope) {
+    match e.context.as_str() {
+        "organization" => organization_models(b, e),
+        "pipeline" => pipeline_models(b, e),
+        "care" => care_models(b, e),
+        "grid" => grid_models(b, e),
+        _ => not_projected(b, e),
+    }
+}
+
+/// The organization context's read models.
+fn organization_models(b: &mut Batch, e: &EventEnvelope) {
+    match e.event_type.as_str() {
+        "IndustryCommitteeRegistered" => {
+            let Some(c) = decode::<org::IndustryCommitteeRegistered>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("committees" ("committee_id", "name", "industry", "lead_department",
+                    "registered_at_us") by 1, "ON CONFLICT (committee_id) DO NOTHING"),
+                c.committee_id,
+                c.name,
+                industry_name(c.industry),
+                c.lead_department,
+                micros(e.occurred_at.as_ref()),
+            );
+        }
+        "CommunityRegistered" => {
             let Some(c) = decode::<org::CommunityRegistered>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO communities (community_id, name, subdistrict) VALUES ($1, $2, $3) \
-                 ON CONFLICT (community_id) DO NOTHING",
-            )
-            .bind(c.community_id)
-            .bind(c.name)
-            .bind(c.subdistrict)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("communities" ("community_id", "name", "subdistrict") by 1,
+                    "ON CONFLICT (community_id) DO NOTHING"),
+                c.community_id,
+                c.name,
+                c.subdistrict,
+            );
         }
-        ("organization", "EnterpriseRegistered") => {
+        "EnterpriseRegistered" => {
             let Some(r) = decode::<org::EnterpriseRegistered>(e) else {
-                return Ok(());
+                return;
             };
             let kind = org::EnterpriseKind::try_from(r.kind)
                 .map(|k| wire_name(k.as_str_name(), "ENTERPRISE_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO enterprises (enterprise_id, name, industry, kind, community_id, workers, \
-                 full_members, probationary_members) VALUES ($1, $2, $3, $4, $5, 0, 0, 0) \
-                 ON CONFLICT (enterprise_id) DO NOTHING",
-            )
-            .bind(r.enterprise_id)
-            .bind(r.name)
-            .bind(industry_name(r.industry))
-            .bind(kind)
-            .bind(r.community_id)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("enterprises" ("enterprise_id", "name", "industry", "kind", "community_id",
+                    "workers", "full_members", "probationary_members") by 1,
+                    "ON CONFLICT (enterprise_id) DO NOTHING"),
+                r.enterprise_id,
+                r.name,
+                industry_name(r.industry),
+                kind,
+                r.community_id,
+                0,
+                0,
+                0,
+            );
         }
-        ("organization", "EnterpriseHeadcountReported") => {
+        "EnterpriseHeadcountReported" => {
             let Some(h) = decode::<org::EnterpriseHeadcountReported>(e) else {
-                return Ok(());
+                return;
             };
             let count = h.headcount.unwrap_or_default();
-            sqlx::query(
-                "UPDATE enterprises SET workers = $2, full_members = $3, probationary_members = $4 \
-                 WHERE enterprise_id = $1",
-            )
-            .bind(h.enterprise_id)
-            .bind(i64::from(count.workers))
-            .bind(i64::from(count.full_members))
-            .bind(i64::from(count.probationary_members))
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                &HEADCOUNT,
+                h.enterprise_id,
+                count.workers,
+                count.full_members,
+                count.probationary_members,
+            );
         }
-        ("organization", "PartyOrganizationFounded") => {
+        "EnterpriseMemberRecorded" => {
+            let Some(m) = decode::<org::EnterpriseMemberRecorded>(e) else {
+                return;
+            };
+            let count = m.headcount.unwrap_or_default();
+            row!(
+                b,
+                &HEADCOUNT,
+                m.enterprise_id,
+                count.workers,
+                count.full_members,
+                count.probationary_members,
+            );
+        }
+        "EnterpriseInstructorAssigned" => {
+            let Some(a) = decode::<org::EnterpriseInstructorAssigned>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("enterprises" by ("enterprise_id"), 2, "instructor_person_id = $2"),
+                a.enterprise_id,
+                a.person_id,
+            );
+        }
+        "PartyOrganizationFounded" => {
             let Some(o) = decode::<org::PartyOrganizationFounded>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO party_organizations (organization_id, name, kind, founded_on, units) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (organization_id) DO NOTHING",
-            )
-            .bind(o.organization_id)
-            .bind(o.name)
-            .bind(party_kind(o.kind))
-            .bind(o.founded_on)
-            .bind(o.covered_enterprise_ids.len() as i64)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("party_organizations" ("organization_id", "name", "kind", "founded_on",
+                    "units") by 1, "ON CONFLICT (organization_id) DO NOTHING"),
+                o.organization_id,
+                o.name,
+                party_kind(o.kind),
+                o.founded_on,
+                o.covered_enterprise_ids.len() as i64,
+            );
         }
-        ("organization", "EnterpriseCovered") => {
+        "EnterpriseCovered" => {
             let Some(c) = decode::<org::EnterpriseCovered>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO coverage (enterprise_id, organization_id, kind) VALUES ($1, $2, $3) \
-                 ON CONFLICT (enterprise_id) DO NOTHING",
-            )
-            .bind(c.enterprise_id)
-            .bind(c.organization_id)
-            .bind(party_kind(c.kind))
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("coverage" ("enterprise_id", "organization_id", "kind") by 1,
+                    "ON CONFLICT (enterprise_id) DO NOTHING"),
+                c.enterprise_id,
+                c.organization_id,
+                party_kind(c.kind),
+            );
         }
-        ("organization", "ReportStationOpened") => {
+        "ReportStationOpened" => {
             let Some(o) = decode::<org::ReportStationOpened>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO report_stations (station_id, name, community_id, opened_on) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (station_id) DO NOTHING",
-            )
-            .bind(o.station_id)
-            .bind(o.name)
-            .bind(o.community_id)
-            .bind(o.opened_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("report_stations" ("station_id", "name", "community_id", "opened_on") by 1,
+                    "ON CONFLICT (station_id) DO NOTHING"),
+                o.station_id,
+                o.name,
+                o.community_id,
+                o.opened_on,
+            );
         }
-        ("organization", "MobileMemberCheckedIn") => {
+        "MobileMemberCheckedIn" => {
             let Some(c) = decode::<org::MobileMemberCheckedIn>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO station_members (station_id, person_id, checked_in_on) VALUES ($1, $2, $3) \
-                 ON CONFLICT (station_id, person_id) DO NOTHING",
-            )
-            .bind(c.station_id)
-            .bind(c.person_id)
-            .bind(c.checked_in_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("station_members" ("station_id", "person_id", "checked_in_on") by 2,
+                    "ON CONFLICT (station_id, person_id) DO NOTHING"),
+                c.station_id,
+                c.person_id,
+                c.checked_in_on,
+            );
         }
-        ("organization", "MobileMemberCheckedOut") => {
+        "MobileMemberCheckedOut" => {
             let Some(c) = decode::<org::MobileMemberCheckedOut>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("DELETE FROM station_members WHERE station_id = $1 AND person_id = $2")
-                .bind(c.station_id)
-                .bind(c.person_id)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                delete!("station_members" by ("station_id", "person_id")),
+                c.station_id,
+                c.person_id,
+            );
         }
-        ("organization", "VanguardSiteEstablished") => {
+        "VanguardSiteEstablished" => {
             let Some(v) = decode::<org::VanguardSiteEstablished>(e) else {
-                return Ok(());
+                return;
             };
             let kind = org::VanguardSiteKind::try_from(v.kind)
                 .map(|k| wire_name(k.as_str_name(), "VANGUARD_SITE_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO vanguard_sites (site_id, kind, name, community_id, established_on) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id) DO NOTHING",
-            )
-            .bind(v.site_id)
-            .bind(kind)
-            .bind(v.name)
-            .bind(v.community_id)
-            .bind(v.established_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("vanguard_sites" ("site_id", "kind", "name", "community_id",
+                    "established_on") by 1, "ON CONFLICT (site_id) DO NOTHING"),
+                v.site_id,
+                kind,
+                v.name,
+                v.community_id,
+                v.established_on,
+            );
         }
-        ("organization", "ConventionSigned") => {
+        "ConventionSigned" => {
             let Some(c) = decode::<org::ConventionSigned>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO convention_signatures (convention_id, person_id, signed_on) VALUES ($1, $2, $3) \
-                 ON CONFLICT (convention_id, person_id) DO NOTHING",
-            )
-            .bind(c.convention_id)
-            .bind(c.person_id)
-            .bind(c.signed_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("convention_signatures" ("convention_id", "person_id", "signed_on") by 2,
+                    "ON CONFLICT (convention_id, person_id) DO NOTHING"),
+                c.convention_id,
+                c.person_id,
+                c.signed_on,
+            );
         }
-        ("organization", "PersonRegistered") => {
+        "PersonRegistered" => {
             let Some(r) = decode::<org::PersonRegistered>(e) else {
-                return Ok(());
+                return;
             };
             let work = r.work.unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO people (person_id, industry, community_id, enterprise_id, union_member, \
-                 party_status, mobile_member, erased) VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
-                 ON CONFLICT (person_id) DO NOTHING",
-            )
-            .bind(r.person_id)
-            .bind(industry_name(work.industry))
-            .bind(work.community_id)
-            .bind(work.enterprise_id)
-            .bind(i32::from(r.union_member))
-            .bind(party_status(r.party_status))
-            .bind(i32::from(r.mobile_member))
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("people" ("person_id", "industry", "community_id", "enterprise_id",
+                    "union_member", "party_status", "mobile_member", "erased") by 1,
+                    "ON CONFLICT (person_id) DO NOTHING"),
+                r.person_id,
+                industry_name(work.industry),
+                work.community_id,
+                work.enterprise_id,
+                r.union_member,
+                party_status(r.party_status),
+                r.mobile_member,
+                0,
+            );
         }
-        ("organization", "PersonWorkChanged") => {
+        "PersonWorkChanged" => {
             let Some(c) = decode::<org::PersonWorkChanged>(e) else {
-                return Ok(());
+                return;
             };
             let work = c.work.unwrap_or_default();
-            sqlx::query(
-                "UPDATE people SET industry = $2, community_id = $3, enterprise_id = $4 WHERE person_id = $1",
-            )
-            .bind(c.person_id)
-            .bind(industry_name(work.industry))
-            .bind(work.community_id)
-            .bind(work.enterprise_id)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                update!("people" by ("person_id"), 4,
+                    "industry = $2, community_id = $3, enterprise_id = $4"),
+                c.person_id,
+                industry_name(work.industry),
+                work.community_id,
+                work.enterprise_id,
+            );
         }
-        ("organization", "PersonFlagsSet") => {
+        "PersonFlagsSet" => {
             let Some(f) = decode::<org::PersonFlagsSet>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "UPDATE people SET union_member = $2, mobile_member = $3 WHERE person_id = $1",
-            )
-            .bind(f.person_id)
-            .bind(i32::from(f.union_member))
-            .bind(i32::from(f.mobile_member))
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                update!("people" by ("person_id"), 3, "union_member = $2, mobile_member = $3"),
+                f.person_id,
+                f.union_member,
+                f.mobile_member,
+            );
         }
-        ("organization", "PersonPartyStatusChanged") => {
+        "PersonPartyStatusChanged" => {
             let Some(c) = decode::<org::PersonPartyStatusChanged>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("UPDATE people SET party_status = $2 WHERE person_id = $1")
-                .bind(c.person_id)
-                .bind(party_status(c.party_status))
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("people" by ("person_id"), 2, "party_status = $2"),
+                c.person_id,
+                party_status(c.party_status),
+            );
         }
-        ("organization", "PersonErased") => {
+        "PersonErased" => {
             let Some(c) = decode::<org::PersonErased>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("UPDATE people SET erased = 1 WHERE person_id = $1")
-                .bind(c.person_id)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("people" by ("person_id"), 1, "erased = 1"),
+                c.person_id
+            );
         }
-        ("organization", "EmploymentRegistrationRecorded") => {
+        "EmploymentRegistrationRecorded" => {
             let Some(r) = decode::<org::EmploymentRegistrationRecorded>(e) else {
-                return Ok(());
+                return;
             };
             let status = match org::EmploymentRegistrationStatus::try_from(r.status) {
                 Ok(org::EmploymentRegistrationStatus::Cancelled) => "cancelled",
                 _ => "registered",
             };
-            hr_record(tx, "employment", &r.person_id, &r.record_id, status, 0).await?;
+            hr_record(b, "employment", r.person_id, r.record_id, status, 0);
         }
-        ("organization", "InjuryProtectionEnrolled") => {
+        "InjuryProtectionEnrolled" => {
             let Some(r) = decode::<org::InjuryProtectionEnrolled>(e) else {
-                return Ok(());
+                return;
             };
             hr_record(
-                tx,
+                b,
                 "injury_protection",
-                &r.person_id,
-                &r.record_id,
+                r.person_id,
+                r.record_id,
                 "enrolled",
                 0,
-            )
-            .await?;
+            );
         }
-        ("organization", "InjuryClaimRecorded") => {
+        "InjuryClaimRecorded" => {
             let Some(r) = decode::<org::InjuryClaimRecorded>(e) else {
-                return Ok(());
+                return;
             };
             let status = match org::InjuryClaimStatus::try_from(r.status) {
                 Ok(org::InjuryClaimStatus::Confirmed) => "confirmed",
@@ -507,18 +734,17 @@ async fn apply_to_models(
                 _ => "reported",
             };
             hr_record(
-                tx,
+                b,
                 "injury_claim",
-                &r.person_id,
-                &r.record_id,
+                r.person_id,
+                r.record_id,
                 status,
                 r.paid_fen,
-            )
-            .await?;
+            );
         }
-        ("organization", "TrainingSubsidyRecorded") => {
+        "TrainingSubsidyRecorded" => {
             let Some(r) = decode::<org::TrainingSubsidyRecorded>(e) else {
-                return Ok(());
+                return;
             };
             let status = match org::TrainingSubsidyStatus::try_from(r.status) {
                 Ok(org::TrainingSubsidyStatus::Approved) => "approved",
@@ -527,382 +753,605 @@ async fn apply_to_models(
                 _ => "applied",
             };
             hr_record(
-                tx,
+                b,
                 "training_subsidy",
-                &r.person_id,
-                &r.record_id,
+                r.person_id,
+                r.record_id,
                 status,
                 r.amount_fen,
-            )
-            .await?;
+            );
         }
-        ("organization", "EmploymentRegistrationFiled") => {
+        "EmploymentRegistrationFiled" => {
             let Some(f) = decode::<org::EmploymentRegistrationFiled>(e) else {
-                return Ok(());
+                return;
             };
-            hr_record(
-                tx,
-                "employment_filing",
-                &f.person_id,
-                &f.filing_id,
-                "filed",
-                0,
-            )
-            .await?;
+            hr_record(b, "employment_filing", f.person_id, f.filing_id, "filed", 0);
         }
-        ("organization", "AccidentReported") => {
+        "AccidentReported" => {
             let Some(a) = decode::<org::AccidentReported>(e) else {
-                return Ok(());
+                return;
             };
             hr_record(
-                tx,
+                b,
                 "accident_report",
-                &a.person_id,
-                &a.report_id,
+                a.person_id,
+                a.report_id,
                 "reported",
                 0,
-            )
-            .await?;
+            );
         }
-        ("organization", "EnterpriseMemberRecorded") => {
-            let Some(m) = decode::<org::EnterpriseMemberRecorded>(e) else {
-                return Ok(());
-            };
-            let count = m.headcount.unwrap_or_default();
-            sqlx::query(
-                "UPDATE enterprises SET workers = $2, full_members = $3, probationary_members = $4 \
-                 WHERE enterprise_id = $1",
-            )
-            .bind(m.enterprise_id)
-            .bind(i64::from(count.workers))
-            .bind(i64::from(count.full_members))
-            .bind(i64::from(count.probationary_members))
-            .execute(&mut **tx)
-            .await?;
-        }
-        ("organization", "EnterpriseInstructorAssigned") => {
-            let Some(a) = decode::<org::EnterpriseInstructorAssigned>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "UPDATE enterprises SET instructor_person_id = $2 WHERE enterprise_id = $1",
-            )
-            .bind(a.enterprise_id)
-            .bind(a.person_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        ("organization", "VanguardShown") => {
+        "VanguardShown" => {
             let Some(v) = decode::<org::VanguardShown>(e) else {
-                return Ok(());
+                return;
             };
             let show = org::VanguardShow::try_from(v.show)
                 .map(|k| wire_name(k.as_str_name(), "VANGUARD_SHOW_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO vanguard_shows (subject_id, show, shown_on) VALUES ($1, $2, $3) \
-                 ON CONFLICT (subject_id, show) DO NOTHING",
-            )
-            .bind(v.subject_id)
-            .bind(show)
-            .bind(v.shown_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("vanguard_shows" ("subject_id", "show", "shown_on") by 2,
+                    "ON CONFLICT (subject_id, show) DO NOTHING"),
+                v.subject_id,
+                show,
+                v.shown_on,
+            );
         }
-        ("organization", "PolicyItemIssued") => {
+        "PolicyItemIssued" => {
             let Some(i) = decode::<org::PolicyItemIssued>(e) else {
-                return Ok(());
+                return;
             };
             let kind = org::PolicyKind::try_from(i.kind)
                 .map(|k| wire_name(k.as_str_name(), "POLICY_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO policy_items (policy_id, kind, title, issued_on) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (policy_id) DO NOTHING",
-            )
-            .bind(i.policy_id)
-            .bind(kind)
-            .bind(i.title)
-            .bind(i.issued_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("policy_items" ("policy_id", "kind", "title", "issued_on") by 1,
+                    "ON CONFLICT (policy_id) DO NOTHING"),
+                i.policy_id,
+                kind,
+                i.title,
+                i.issued_on,
+            );
         }
-        ("organization", "PolicyItemRetired") => {
+        "PolicyItemRetired" => {
             let Some(r) = decode::<org::PolicyItemRetired>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("UPDATE policy_items SET retired_on = $2 WHERE policy_id = $1")
-                .bind(r.policy_id)
-                .bind(r.retired_on)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("policy_items" by ("policy_id"), 2, "retired_on = $2"),
+                r.policy_id,
+                r.retired_on,
+            );
         }
-        ("organization", "GovernanceDutyHeld") => {
+        "GovernanceDutyHeld" => {
             let Some(h) = decode::<org::GovernanceDutyHeld>(e) else {
-                return Ok(());
+                return;
             };
             let kind = org::GovernanceDutyKind::try_from(h.kind)
                 .map(|k| wire_name(k.as_str_name(), "GOVERNANCE_DUTY_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO governance_duties (kind, period, held_on, attendees) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (kind, period) DO NOTHING",
-            )
-            .bind(kind)
-            .bind(h.period)
-            .bind(h.held_on)
-            .bind(h.attendee_person_ids.len() as i64)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("governance_duties" ("kind", "period", "held_on", "attendees") by 2,
+                    "ON CONFLICT (kind, period) DO NOTHING"),
+                kind,
+                h.period,
+                h.held_on,
+                h.attendee_person_ids.len() as i64,
+            );
         }
-        ("pipeline", "CandidateApplied") => {
+        _ => not_projected(b, e),
+    }
+}
+
+/// The development pipeline's read models (besides each candidate's next
+/// steps, which `Batch` keeps).
+fn pipeline_models(b: &mut Batch, e: &EventEnvelope) {
+    match e.event_type.as_str() {
+        "CandidateApplied" => {
             let Some(a) = decode::<pipeline::CandidateApplied>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO candidates (candidate_id, organization_id, stage, applied_on) \
-                 VALUES ($1, $2, 'applicant', $3) ON CONFLICT (candidate_id) DO NOTHING",
-            )
-            .bind(a.candidate_id)
-            .bind(a.organization_id)
-            .bind(a.applied_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("candidates" ("candidate_id", "organization_id", "stage", "applied_on")
+                    by 1, "ON CONFLICT (candidate_id) DO NOTHING"),
+                a.candidate_id,
+                a.organization_id,
+                "applicant",
+                a.applied_on,
+            );
         }
-        ("pipeline", "CandidateStepRecorded") => {
+        "CandidateStepRecorded" => {
             let Some(r) = decode::<pipeline::CandidateStepRecorded>(e) else {
-                return Ok(());
+                return;
             };
             let stage = match pipeline::Step::try_from(r.step) {
                 Ok(pipeline::Step::ActivistConfirmed) => "activist",
                 Ok(pipeline::Step::TargetConfirmed) => "development_target",
-                _ => return Ok(()),
+                _ => return,
             };
-            set_stage(tx, &r.candidate_id, stage).await?;
+            row!(b, &STAGE, r.candidate_id, stage);
         }
-        ("pipeline", "ProbationaryMemberAdmitted") => {
+        "ProbationaryMemberAdmitted" => {
             let Some(m) = decode::<pipeline::ProbationaryMemberAdmitted>(e) else {
-                return Ok(());
+                return;
             };
-            set_stage(tx, &m.candidate_id, "probationary").await?;
-            sqlx::query("UPDATE candidates SET admitted_on = $2 WHERE candidate_id = $1")
-                .bind(&m.candidate_id)
-                .bind(&m.admitted_on)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("candidates" by ("candidate_id"), 2,
+                    "stage = 'probationary', admitted_on = $2"),
+                m.candidate_id,
+                m.admitted_on,
+            );
         }
-        ("pipeline", "FullMembershipConfirmed") => {
+        "FullMembershipConfirmed" => {
             let Some(m) = decode::<pipeline::FullMembershipConfirmed>(e) else {
-                return Ok(());
+                return;
             };
-            set_stage(tx, &m.candidate_id, "full").await?;
+            row!(b, &STAGE, m.candidate_id, "full");
         }
-        ("pipeline", "ProbationCancelled") => {
+        "ProbationCancelled" => {
             let Some(m) = decode::<pipeline::ProbationCancelled>(e) else {
-                return Ok(());
+                return;
             };
-            set_stage(tx, &m.candidate_id, "cancelled").await?;
+            row!(b, &STAGE, m.candidate_id, "cancelled");
         }
-        ("pipeline", "PairStarted") => {
+        "PairStarted" => {
             let Some(p) = decode::<pipeline::PairStarted>(e) else {
-                return Ok(());
+                return;
             };
             let kind = pipeline::PairKind::try_from(p.kind)
                 .map(|k| wire_name(k.as_str_name(), "PAIR_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO pairs (pair_id, kind, started_on) VALUES ($1, $2, $3) \
-                 ON CONFLICT (pair_id) DO NOTHING",
-            )
-            .bind(p.pair_id)
-            .bind(kind)
-            .bind(p.started_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("pairs" ("pair_id", "kind", "started_on") by 1,
+                    "ON CONFLICT (pair_id) DO NOTHING"),
+                p.pair_id,
+                kind,
+                p.started_on,
+            );
         }
-        ("pipeline", "PairEnded") => {
+        "PairEnded" => {
             let Some(p) = decode::<pipeline::PairEnded>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("UPDATE pairs SET ended_on = $2 WHERE pair_id = $1")
-                .bind(p.pair_id)
-                .bind(p.ended_on)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("pairs" by ("pair_id"), 2, "ended_on = $2"),
+                p.pair_id,
+                p.ended_on,
+            );
         }
-        ("pipeline", "TrainingSessionScheduled") => {
+        "TrainingSessionScheduled" => {
             let Some(t) = decode::<pipeline::TrainingSessionScheduled>(e) else {
-                return Ok(());
+                return;
             };
             let kind = pipeline::CourseKind::try_from(t.kind)
                 .map(|k| wire_name(k.as_str_name(), "COURSE_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO training_sessions (session_id, kind, held_on, class_hours) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
-            )
-            .bind(t.session_id)
-            .bind(kind)
-            .bind(t.held_on)
-            .bind(i64::from(t.class_hours))
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("training_sessions" ("session_id", "kind", "held_on", "class_hours") by 1,
+                    "ON CONFLICT (session_id) DO NOTHING"),
+                t.session_id,
+                kind,
+                t.held_on,
+                t.class_hours,
+            );
         }
-        ("pipeline", "TrainingAttended") => {
+        "TrainingAttended" => {
             let Some(t) = decode::<pipeline::TrainingAttended>(e) else {
-                return Ok(());
+                return;
             };
             for person in t.person_ids {
-                sqlx::query(
-                    "INSERT INTO training_attendance (session_id, person_id) VALUES ($1, $2) \
-                     ON CONFLICT (session_id, person_id) DO NOTHING",
-                )
-                .bind(&t.session_id)
-                .bind(person)
-                .execute(&mut **tx)
-                .await?;
+                row!(
+                    b,
+                    insert!("training_attendance" ("session_id", "person_id") by 2,
+                        "ON CONFLICT (session_id, person_id) DO NOTHING"),
+                    &t.session_id,
+                    person,
+                );
             }
         }
-        ("pipeline", "TrainingCertificateIssued") => {
+        "TrainingCertificateIssued" => {
             let Some(c) = decode::<pipeline::TrainingCertificateIssued>(e) else {
-                return Ok(());
+                return;
             };
             hr_record(
-                tx,
+                b,
                 "training_certificate",
-                &c.person_id,
-                &c.session_id,
+                c.person_id,
+                c.session_id,
                 "issued",
                 0,
-            )
-            .await?;
+            );
         }
-        ("pipeline", "PartyDayScheduled") => {
+        "PartyDayScheduled" => {
             let Some(d) = decode::<pipeline::PartyDayScheduled>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query(
-                "INSERT INTO party_days (month, host, attendees) VALUES ($1, $2, 0) \
-                 ON CONFLICT (month) DO UPDATE SET host = excluded.host",
-            )
-            .bind(d.month)
-            .bind(d.host_organization_id)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("party_days" ("month", "host", "attendees") by 1,
+                    "ON CONFLICT (month) DO UPDATE SET host = excluded.host"),
+                d.month,
+                d.host_organization_id,
+                0,
+            );
         }
-        ("pipeline", "PartyDayHeld") => {
+        "PartyDayHeld" => {
             let Some(d) = decode::<pipeline::PartyDayHeld>(e) else {
-                return Ok(());
+                return;
             };
-            sqlx::query("UPDATE party_days SET held_on = $2, attendees = $3 WHERE month = $1")
-                .bind(d.month)
-                .bind(d.held_on)
-                .bind(d.attendee_person_ids.len() as i64)
-                .execute(&mut **tx)
-                .await?;
+            row!(
+                b,
+                update!("party_days" by ("month"), 3, "held_on = $2, attendees = $3"),
+                d.month,
+                d.held_on,
+                d.attendee_person_ids.len() as i64,
+            );
         }
-        ("pipeline", "PostPublished") => {
+        "PostPublished" => {
             let Some(p) = decode::<pipeline::PostPublished>(e) else {
-                return Ok(());
+                return;
             };
             let kind = pipeline::PostKind::try_from(p.kind)
                 .map(|k| wire_name(k.as_str_name(), "POST_KIND_"))
                 .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO posts (post_id, kind, published_on) VALUES ($1, $2, $3) \
-                 ON CONFLICT (post_id) DO NOTHING",
-            )
-            .bind(p.post_id)
-            .bind(kind)
-            .bind(p.published_on)
-            .execute(&mut **tx)
-            .await?;
+            row!(
+                b,
+                insert!("posts" ("post_id", "kind", "published_on") by 1,
+                    "ON CONFLICT (post_id) DO NOTHING"),
+                p.post_id,
+                kind,
+                p.published_on,
+            );
         }
-        ("care", _) => care_models(tx, e).await?,
-        ("grid", _) => grid_models(tx, e).await?,
-        _ => not_projected(tx, e).await?,
+        _ => not_projected(b, e),
     }
-    Ok(())
 }
 
-/// Keeps a candidate's next steps and the days they are due, as the
-/// pipeline's own rules give them from the candidate's whole history (the
-/// rules travel in the candidate's application event), so the dashboard's
-/// due and overdue steps are the pipeline's, not a second reading of the
-/// rules.
-async fn candidate_next_steps(
-    tx: &mut Transaction<'_, Any>,
-    e: &EventEnvelope,
-) -> Result<(), sqlx::Error> {
-    use base64::Engine as _;
-    use hongxin_domain::{Decider as _, DomainEvent as _};
-    use hongxin_pipeline::candidate::{CandidateDecider, Event, State};
-    let Some(candidate_id) = e.stream_id.strip_prefix("candidate-") else {
-        return Ok(());
-    };
-    let b64 = base64::engine::general_purpose::STANDARD;
-    sqlx::query(
-        "INSERT INTO candidate_events (candidate_id, global_position, event_type, schema_version, payload) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (candidate_id, global_position) DO NOTHING",
-    )
-    .bind(candidate_id)
-    .bind(e.global_position as i64)
-    .bind(&e.event_type)
-    .bind(i64::from(e.schema_version))
-    .bind(b64.encode(&e.payload))
-    .execute(&mut **tx)
-    .await?;
-    let history: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT event_type, schema_version, payload FROM candidate_events \
-         WHERE candidate_id = $1 ORDER BY global_position",
-    )
-    .bind(candidate_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let decider = CandidateDecider::default();
-    let mut state = State::default();
-    for (event_type, version, payload) in &history {
-        let decoded = b64
-            .decode(payload)
-            .ok()
-            .and_then(|p| Event::decode(event_type, *version as u32, &p).ok());
-        match decoded {
-            Some(event) => state = decider.evolve(state, &event),
-            None => {
-                tracing::error!(
-                    candidate_id,
-                    event_type,
-                    "a candidate event that does not decode; its next steps are not shown"
+/// The care context's read models.
+fn care_models(b: &mut Batch, e: &EventEnvelope) {
+    match e.event_type.as_str() {
+        "ServiceRequestFiled" => {
+            let Some(r) = decode::<care::ServiceRequestFiled>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("service_requests" ("request_id", "department", "filed_on", "due_on",
+                    "state", "rating") by 1, "ON CONFLICT (request_id) DO NOTHING"),
+                r.request_id,
+                r.department,
+                r.filed_on,
+                r.due_on,
+                "filed",
+                0,
+            );
+        }
+        "ServiceRequestProgressed" => {
+            let Some(r) = decode::<care::ServiceRequestProgressed>(e) else {
+                return;
+            };
+            let state = care::RequestState::try_from(r.state)
+                .map(|s| wire_name(s.as_str_name(), "REQUEST_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            let closes = matches!(state.as_str(), "completed" | "declined");
+            row!(
+                b,
+                update!("service_requests" by ("request_id"), 4,
+                    "state = $2, closed_on = CASE WHEN $3 = 1 THEN $4 ELSE closed_on END"),
+                r.request_id,
+                state,
+                closes,
+                r.on,
+            );
+        }
+        "ServiceRequestRated" => {
+            let Some(r) = decode::<care::ServiceRequestRated>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("service_requests" by ("request_id"), 2, "rating = $2"),
+                r.request_id,
+                r.rating,
+            );
+        }
+        "CadrePosted" => {
+            let Some(c) = decode::<care::CadrePosted>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("cadre_postings" ("posting_id", "cadre_person_id", "enterprise_id",
+                    "started_on") by 1, "ON CONFLICT (posting_id) DO NOTHING"),
+                c.posting_id,
+                c.cadre_person_id,
+                c.enterprise_id,
+                c.started_on,
+            );
+        }
+        "CadrePostingEnded" => {
+            let Some(c) = decode::<care::CadrePostingEnded>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("cadre_postings" by ("posting_id"), 2, "ended_on = $2"),
+                c.posting_id,
+                c.ended_on,
+            );
+        }
+        "EnterpriseProblemRaised" => {
+            let Some(p) = decode::<care::EnterpriseProblemRaised>(e) else {
+                return;
+            };
+            let kind = care::ProblemKind::try_from(p.kind)
+                .map(|k| wire_name(k.as_str_name(), "PROBLEM_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                insert!("enterprise_problems" ("problem_id", "kind", "state") by 1,
+                    "ON CONFLICT (problem_id) DO NOTHING"),
+                p.problem_id,
+                kind,
+                "raised",
+            );
+        }
+        "EnterpriseProblemProgressed" => {
+            let Some(p) = decode::<care::EnterpriseProblemProgressed>(e) else {
+                return;
+            };
+            let state = care::ProblemState::try_from(p.state)
+                .map(|s| wire_name(s.as_str_name(), "PROBLEM_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                update!("enterprise_problems" by ("problem_id"), 2, "state = $2"),
+                p.problem_id,
+                state,
+            );
+        }
+        "ActivityPlanned" => {
+            let Some(a) = decode::<care::ActivityPlanned>(e) else {
+                return;
+            };
+            let kind = care::ActivityKind::try_from(a.kind)
+                .map(|k| wire_name(k.as_str_name(), "ACTIVITY_KIND_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                insert!("care_activities" ("activity_id", "kind", "held_on", "cancelled") by 1,
+                    "ON CONFLICT (activity_id) DO NOTHING"),
+                a.activity_id,
+                kind,
+                a.held_on,
+                0,
+            );
+        }
+        "ActivityCheckedIn" => {
+            let Some(a) = decode::<care::ActivityCheckedIn>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("care_participants" ("activity_id", "person_id") by 2,
+                    "ON CONFLICT (activity_id, person_id) DO NOTHING"),
+                a.activity_id,
+                a.person_id,
+            );
+        }
+        "ActivityCancelled" => {
+            let Some(a) = decode::<care::ActivityCancelled>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("care_activities" by ("activity_id"), 1, "cancelled = 1"),
+                a.activity_id
+            );
+        }
+        "HardshipApplied" => {
+            let Some(h) = decode::<care::HardshipApplied>(e) else {
+                return;
+            };
+            let category = care::HardshipCategory::try_from(h.category)
+                .map(|c| wire_name(c.as_str_name(), "HARDSHIP_CATEGORY_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                insert!("hardship_cases" ("case_id", "category", "approved", "support_fen") by 1,
+                    "ON CONFLICT (case_id) DO NOTHING"),
+                h.case_id,
+                category,
+                0,
+                0,
+            );
+        }
+        "HardshipStepRecorded" => {
+            let Some(h) = decode::<care::HardshipStepRecorded>(e) else {
+                return;
+            };
+            if h.step == care::HardshipStep::Approval as i32 && h.passed {
+                row!(
+                    b,
+                    update!("hardship_cases" by ("case_id"), 1, "approved = 1"),
+                    h.case_id
                 );
-                metrics::counter!("hongxin_projection_malformed_total").increment(1);
-                return Ok(());
             }
         }
+        "HardshipSupportGiven" => {
+            let Some(h) = decode::<care::HardshipSupportGiven>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("hardship_cases" by ("case_id"), 2, "support_fen = support_fen + $2"),
+                h.case_id,
+                h.support.map_or(0, |s| s.amount_fen),
+            );
+        }
+        "CampaignOpened" => {
+            let Some(c) = decode::<care::CampaignOpened>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("supply_campaigns" ("campaign_id", "name", "handed_out",
+                    "value_handed_out_fen") by 1, "ON CONFLICT (campaign_id) DO NOTHING"),
+                c.campaign_id,
+                c.name,
+                0,
+                0,
+            );
+        }
+        "CampaignHandedOut" => {
+            let Some(c) = decode::<care::CampaignHandedOut>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("supply_campaigns" by ("campaign_id"), 3,
+                    "handed_out = handed_out + $2, value_handed_out_fen = value_handed_out_fen + $3"),
+                c.campaign_id,
+                c.quantity,
+                c.value_fen,
+            );
+        }
+        "MicroWishReceived" | "MicroWishClaimed" | "MicroWishReleased" | "MicroWishFulfilled" => {
+            let wish = match e.event_type.as_str() {
+                "MicroWishReceived" => {
+                    decode::<care::MicroWishReceived>(e).map(|w| (w.wish_id, "open"))
+                }
+                "MicroWishClaimed" => {
+                    decode::<care::MicroWishClaimed>(e).map(|w| (w.wish_id, "claimed"))
+                }
+                "MicroWishReleased" => {
+                    decode::<care::MicroWishReleased>(e).map(|w| (w.wish_id, "open"))
+                }
+                _ => decode::<care::MicroWishFulfilled>(e).map(|w| (w.wish_id, "fulfilled")),
+            };
+            let Some((wish_id, state)) = wish else {
+                return;
+            };
+            row!(
+                b,
+                insert!("micro_wishes" ("wish_id", "state") by 1,
+                    "ON CONFLICT (wish_id) DO UPDATE SET state = excluded.state"),
+                wish_id,
+                state,
+            );
+        }
+        _ => not_projected(b, e),
     }
-    sqlx::query("DELETE FROM candidate_due WHERE candidate_id = $1")
-        .bind(candidate_id)
-        .execute(&mut **tx)
-        .await?;
-    let Some(candidate) = state.0 else {
-        return Ok(());
-    };
-    // Due days depend on the history only; `today` only marks which are
-    // overdue, which the dashboard judges when it is asked.
-    let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
-    for next in candidate.next(today) {
-        let Some(due) = next.due else { continue };
-        sqlx::query(
-            "INSERT INTO candidate_due (candidate_id, organization_id, step, due_on) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (candidate_id, step) DO UPDATE SET due_on = excluded.due_on",
-        )
-        .bind(candidate_id)
-        .bind(candidate.application.organization_id.to_string())
-        .bind(wire_name(next.step.to_wire().as_str_name(), "STEP_"))
-        .bind(hongxin_domain::time::format_day(due))
-        .execute(&mut **tx)
-        .await?;
+}
+
+/// The grid context's read models.
+fn grid_models(b: &mut Batch, e: &EventEnvelope) {
+    match e.event_type.as_str() {
+        "GridDefined" => {
+            let Some(g) = decode::<grid::GridDefined>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("grids" ("grid_id", "name", "community_id") by 1,
+                    "ON CONFLICT (grid_id) DO UPDATE SET name = excluded.name, \
+                     community_id = excluded.community_id"),
+                g.grid_id,
+                g.name,
+                g.community_id,
+            );
+        }
+        "GridWorkerChanged" => {
+            let Some(w) = decode::<grid::GridWorkerChanged>(e) else {
+                return;
+            };
+            let state = grid::WorkerState::try_from(w.state)
+                .map(|s| wire_name(s.as_str_name(), "WORKER_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                insert!("grid_workers" ("person_id", "state") by 1,
+                    "ON CONFLICT (person_id) DO UPDATE SET state = excluded.state"),
+                w.person_id,
+                state,
+            );
+        }
+        "CaseReported" => {
+            let Some(c) = decode::<grid::CaseReported>(e) else {
+                return;
+            };
+            row!(
+                b,
+                insert!("cases" ("case_id", "category", "grid_id", "by_grid_worker", "state",
+                    "reported_at", "escalated", "reopened", "rating") by 1,
+                    "ON CONFLICT (case_id) DO NOTHING"),
+                c.case_id,
+                c.category,
+                c.grid_id,
+                c.by_grid_worker,
+                "reported",
+                fixed_time(&c.reported_at),
+                0,
+                0,
+                0,
+            );
+        }
+        "CaseProgressed" => {
+            let Some(c) = decode::<grid::CaseProgressed>(e) else {
+                return;
+            };
+            let state = grid::CaseState::try_from(c.state)
+                .map(|s| wire_name(s.as_str_name(), "CASE_STATE_"))
+                .unwrap_or_else(|_| "unknown".to_owned());
+            row!(
+                b,
+                update!("cases" by ("case_id"), 5,
+                    "reopened = reopened + CASE WHEN state = 'resolved' AND $2 = 'dispatched' THEN 1 ELSE 0 END, \
+                     resolved_at = CASE WHEN $2 = 'resolved' THEN $3 \
+                                        WHEN $2 = 'dispatched' THEN NULL ELSE resolved_at END, \
+                     due_at = CASE WHEN $4 <> '' THEN $4 ELSE due_at END, \
+                     department = CASE WHEN $5 <> '' THEN $5 ELSE department END, \
+                     dispatched_at = CASE WHEN $2 = 'dispatched' THEN COALESCE(dispatched_at, $3) ELSE dispatched_at END, \
+                     acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN COALESCE(acknowledged_at, $3) ELSE acknowledged_at END, \
+                     closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END, \
+                     state = $2"),
+                c.case_id,
+                state,
+                fixed_time(&c.at),
+                fixed_time(&c.due_at),
+                c.department,
+            );
+        }
+        "CaseEscalated" => {
+            let Some(c) = decode::<grid::CaseEscalated>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("cases" by ("case_id"), 1, "escalated = 1"),
+                c.case_id
+            );
+        }
+        "CaseRated" => {
+            let Some(c) = decode::<grid::CaseRated>(e) else {
+                return;
+            };
+            row!(
+                b,
+                update!("cases" by ("case_id"), 2, "rating = $2"),
+                c.case_id,
+                c.rating,
+            );
+        }
+        _ => not_projected(b, e),
     }
-    Ok(())
 }
 
 /// An event no read model uses. A type of the context's contract is only
@@ -910,13 +1359,10 @@ async fn candidate_next_steps(
 /// producer newer than this projection, or a mistake — is also recorded in
 /// `unknown_events` and the log, so it is seen on the dashboard instead of
 /// vanishing.
-async fn not_projected(
-    tx: &mut Transaction<'_, Any>,
-    e: &EventEnvelope,
-) -> Result<(), sqlx::Error> {
+fn not_projected(b: &mut Batch, e: &EventEnvelope) {
     if known_event(&e.context, &e.event_type) {
         tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
-        return Ok(());
+        return;
     }
     tracing::warn!(
         context = %e.context,
@@ -929,17 +1375,10 @@ async fn not_projected(
         "context" => e.context.clone()
     )
     .increment(1);
-    sqlx::query(
-        "INSERT INTO unknown_events (context, event_type, events, first_position) \
-         VALUES ($1, $2, 1, $3) ON CONFLICT (context, event_type) \
-         DO UPDATE SET events = unknown_events.events + 1",
-    )
-    .bind(&e.context)
-    .bind(&e.event_type)
-    .bind(e.global_position as i64)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    b.unknown
+        .entry((e.context.clone(), e.event_type.clone()))
+        .or_insert((0, e.global_position as i64))
+        .0 += 1;
 }
 
 /// The event types of each context's contract: the messages of
@@ -1007,358 +1446,6 @@ fn party_status(raw: i32) -> String {
     }
 }
 
-async fn set_stage(
-    tx: &mut Transaction<'_, Any>,
-    candidate_id: &str,
-    stage: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE candidates SET stage = $2 WHERE candidate_id = $1")
-        .bind(candidate_id)
-        .bind(stage)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// The care context's read models.
-async fn care_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
-    match e.event_type.as_str() {
-        "ServiceRequestFiled" => {
-            let Some(r) = decode::<care::ServiceRequestFiled>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO service_requests (request_id, department, filed_on, due_on, state, rating) \
-                 VALUES ($1, $2, $3, $4, 'filed', 0) ON CONFLICT (request_id) DO NOTHING",
-            )
-            .bind(r.request_id)
-            .bind(r.department)
-            .bind(r.filed_on)
-            .bind(r.due_on)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "ServiceRequestProgressed" => {
-            let Some(r) = decode::<care::ServiceRequestProgressed>(e) else {
-                return Ok(());
-            };
-            let state = care::RequestState::try_from(r.state)
-                .map(|s| wire_name(s.as_str_name(), "REQUEST_STATE_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            let closes = matches!(state.as_str(), "completed" | "declined");
-            sqlx::query(
-                "UPDATE service_requests SET state = $2, \
-                 closed_on = CASE WHEN $3 = 1 THEN $4 ELSE closed_on END WHERE request_id = $1",
-            )
-            .bind(r.request_id)
-            .bind(state)
-            .bind(i32::from(closes))
-            .bind(r.on)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "ServiceRequestRated" => {
-            let Some(r) = decode::<care::ServiceRequestRated>(e) else {
-                return Ok(());
-            };
-            sqlx::query("UPDATE service_requests SET rating = $2 WHERE request_id = $1")
-                .bind(r.request_id)
-                .bind(i64::from(r.rating))
-                .execute(&mut **tx)
-                .await?;
-        }
-        "CadrePosted" => {
-            let Some(c) = decode::<care::CadrePosted>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO cadre_postings (posting_id, cadre_person_id, enterprise_id, started_on) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (posting_id) DO NOTHING",
-            )
-            .bind(c.posting_id)
-            .bind(c.cadre_person_id)
-            .bind(c.enterprise_id)
-            .bind(c.started_on)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CadrePostingEnded" => {
-            let Some(c) = decode::<care::CadrePostingEnded>(e) else {
-                return Ok(());
-            };
-            sqlx::query("UPDATE cadre_postings SET ended_on = $2 WHERE posting_id = $1")
-                .bind(c.posting_id)
-                .bind(c.ended_on)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "EnterpriseProblemRaised" => {
-            let Some(p) = decode::<care::EnterpriseProblemRaised>(e) else {
-                return Ok(());
-            };
-            let kind = care::ProblemKind::try_from(p.kind)
-                .map(|k| wire_name(k.as_str_name(), "PROBLEM_KIND_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO enterprise_problems (problem_id, kind, state) VALUES ($1, $2, 'raised') \
-                 ON CONFLICT (problem_id) DO NOTHING",
-            )
-            .bind(p.problem_id)
-            .bind(kind)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "EnterpriseProblemProgressed" => {
-            let Some(p) = decode::<care::EnterpriseProblemProgressed>(e) else {
-                return Ok(());
-            };
-            let state = care::ProblemState::try_from(p.state)
-                .map(|s| wire_name(s.as_str_name(), "PROBLEM_STATE_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query("UPDATE enterprise_problems SET state = $2 WHERE problem_id = $1")
-                .bind(p.problem_id)
-                .bind(state)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "ActivityPlanned" => {
-            let Some(a) = decode::<care::ActivityPlanned>(e) else {
-                return Ok(());
-            };
-            let kind = care::ActivityKind::try_from(a.kind)
-                .map(|k| wire_name(k.as_str_name(), "ACTIVITY_KIND_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO care_activities (activity_id, kind, held_on, cancelled) VALUES ($1, $2, $3, 0) \
-                 ON CONFLICT (activity_id) DO NOTHING",
-            )
-            .bind(a.activity_id)
-            .bind(kind)
-            .bind(a.held_on)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "ActivityCheckedIn" => {
-            let Some(a) = decode::<care::ActivityCheckedIn>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO care_participants (activity_id, person_id) VALUES ($1, $2) \
-                 ON CONFLICT (activity_id, person_id) DO NOTHING",
-            )
-            .bind(a.activity_id)
-            .bind(a.person_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "ActivityCancelled" => {
-            let Some(a) = decode::<care::ActivityCancelled>(e) else {
-                return Ok(());
-            };
-            sqlx::query("UPDATE care_activities SET cancelled = 1 WHERE activity_id = $1")
-                .bind(a.activity_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "HardshipApplied" => {
-            let Some(h) = decode::<care::HardshipApplied>(e) else {
-                return Ok(());
-            };
-            let category = care::HardshipCategory::try_from(h.category)
-                .map(|c| wire_name(c.as_str_name(), "HARDSHIP_CATEGORY_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO hardship_cases (case_id, category, approved, support_fen) \
-                 VALUES ($1, $2, 0, 0) ON CONFLICT (case_id) DO NOTHING",
-            )
-            .bind(h.case_id)
-            .bind(category)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "HardshipStepRecorded" => {
-            let Some(h) = decode::<care::HardshipStepRecorded>(e) else {
-                return Ok(());
-            };
-            if h.step == care::HardshipStep::Approval as i32 && h.passed {
-                sqlx::query("UPDATE hardship_cases SET approved = 1 WHERE case_id = $1")
-                    .bind(h.case_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
-        "HardshipSupportGiven" => {
-            let Some(h) = decode::<care::HardshipSupportGiven>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "UPDATE hardship_cases SET support_fen = support_fen + $2 WHERE case_id = $1",
-            )
-            .bind(h.case_id)
-            .bind(h.support.map_or(0, |s| s.amount_fen))
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CampaignOpened" => {
-            let Some(c) = decode::<care::CampaignOpened>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO supply_campaigns (campaign_id, name, handed_out, value_handed_out_fen) \
-                 VALUES ($1, $2, 0, 0) ON CONFLICT (campaign_id) DO NOTHING",
-            )
-            .bind(c.campaign_id)
-            .bind(c.name)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CampaignHandedOut" => {
-            let Some(c) = decode::<care::CampaignHandedOut>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "UPDATE supply_campaigns SET handed_out = handed_out + $2, \
-                 value_handed_out_fen = value_handed_out_fen + $3 WHERE campaign_id = $1",
-            )
-            .bind(c.campaign_id)
-            .bind(c.quantity)
-            .bind(c.value_fen)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "MicroWishReceived" | "MicroWishClaimed" | "MicroWishReleased" | "MicroWishFulfilled" => {
-            let (wish_id, state) = match e.event_type.as_str() {
-                "MicroWishReceived" => {
-                    decode::<care::MicroWishReceived>(e).map(|w| (w.wish_id, "open"))
-                }
-                "MicroWishClaimed" => {
-                    decode::<care::MicroWishClaimed>(e).map(|w| (w.wish_id, "claimed"))
-                }
-                "MicroWishReleased" => {
-                    decode::<care::MicroWishReleased>(e).map(|w| (w.wish_id, "open"))
-                }
-                _ => decode::<care::MicroWishFulfilled>(e).map(|w| (w.wish_id, "fulfilled")),
-            }
-            .unzip();
-            let (Some(wish_id), Some(state)) = (wish_id, state) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO micro_wishes (wish_id, state) VALUES ($1, $2) \
-                 ON CONFLICT (wish_id) DO UPDATE SET state = excluded.state",
-            )
-            .bind(wish_id)
-            .bind(state)
-            .execute(&mut **tx)
-            .await?;
-        }
-        _ => not_projected(tx, e).await?,
-    }
-    Ok(())
-}
-
-/// The grid context's read models.
-async fn grid_models(tx: &mut Transaction<'_, Any>, e: &EventEnvelope) -> Result<(), sqlx::Error> {
-    match e.event_type.as_str() {
-        "GridDefined" => {
-            let Some(g) = decode::<grid::GridDefined>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO grids (grid_id, name, community_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT (grid_id) DO UPDATE SET name = excluded.name, \
-                 community_id = excluded.community_id",
-            )
-            .bind(g.grid_id)
-            .bind(g.name)
-            .bind(g.community_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "GridWorkerChanged" => {
-            let Some(w) = decode::<grid::GridWorkerChanged>(e) else {
-                return Ok(());
-            };
-            let state = grid::WorkerState::try_from(w.state)
-                .map(|s| wire_name(s.as_str_name(), "WORKER_STATE_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "INSERT INTO grid_workers (person_id, state) VALUES ($1, $2) \
-                 ON CONFLICT (person_id) DO UPDATE SET state = excluded.state",
-            )
-            .bind(w.person_id)
-            .bind(state)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CaseReported" => {
-            let Some(c) = decode::<grid::CaseReported>(e) else {
-                return Ok(());
-            };
-            sqlx::query(
-                "INSERT INTO cases (case_id, category, grid_id, by_grid_worker, state, reported_at, \
-                 escalated, reopened, rating) VALUES ($1, $2, $3, $4, 'reported', $5, 0, 0, 0) \
-                 ON CONFLICT (case_id) DO NOTHING",
-            )
-            .bind(c.case_id)
-            .bind(c.category)
-            .bind(c.grid_id)
-            .bind(i32::from(c.by_grid_worker))
-            .bind(fixed_time(&c.reported_at))
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CaseProgressed" => {
-            let Some(c) = decode::<grid::CaseProgressed>(e) else {
-                return Ok(());
-            };
-            let state = grid::CaseState::try_from(c.state)
-                .map(|s| wire_name(s.as_str_name(), "CASE_STATE_"))
-                .unwrap_or_else(|_| "unknown".to_owned());
-            sqlx::query(
-                "UPDATE cases SET \
-                 reopened = reopened + CASE WHEN state = 'resolved' AND $2 = 'dispatched' THEN 1 ELSE 0 END, \
-                 resolved_at = CASE WHEN $2 = 'resolved' THEN $3 \
-                                    WHEN $2 = 'dispatched' THEN NULL ELSE resolved_at END, \
-                 due_at = CASE WHEN $4 <> '' THEN $4 ELSE due_at END, \
-                 department = CASE WHEN $5 <> '' THEN $5 ELSE department END, \
-                 dispatched_at = CASE WHEN $2 = 'dispatched' THEN COALESCE(dispatched_at, $3) ELSE dispatched_at END, \
-                 acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN COALESCE(acknowledged_at, $3) ELSE acknowledged_at END, \
-                 closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END, \
-                 state = $2 WHERE case_id = $1",
-            )
-            .bind(c.case_id)
-            .bind(state)
-            .bind(fixed_time(&c.at))
-            .bind(fixed_time(&c.due_at))
-            .bind(c.department)
-            .execute(&mut **tx)
-            .await?;
-        }
-        "CaseEscalated" => {
-            let Some(c) = decode::<grid::CaseEscalated>(e) else {
-                return Ok(());
-            };
-            sqlx::query("UPDATE cases SET escalated = 1 WHERE case_id = $1")
-                .bind(c.case_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        "CaseRated" => {
-            let Some(c) = decode::<grid::CaseRated>(e) else {
-                return Ok(());
-            };
-            sqlx::query("UPDATE cases SET rating = $2 WHERE case_id = $1")
-                .bind(c.case_id)
-                .bind(i64::from(c.rating))
-                .execute(&mut **tx)
-                .await?;
-        }
-        _ => not_projected(tx, e).await?,
-    }
-    Ok(())
-}
-
 /// An RFC 3339 time in one fixed form (UTC, microseconds), so times compare
 /// as text; empty stays empty.
 fn fixed_time(raw: &str) -> String {
@@ -1368,30 +1455,6 @@ fn fixed_time(raw: &str) -> String {
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
         })
         .unwrap_or_default()
-}
-
-/// The latest status of one of the HR bureau's records.
-async fn hr_record(
-    tx: &mut Transaction<'_, Any>,
-    kind: &str,
-    person_id: &str,
-    record_id: &str,
-    status: &str,
-    amount_fen: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO hr_records (kind, person_id, record_id, status, amount_fen) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, person_id, record_id) \
-         DO UPDATE SET status = excluded.status, amount_fen = excluded.amount_fen",
-    )
-    .bind(kind.to_owned())
-    .bind(person_id.to_owned())
-    .bind(record_id.to_owned())
-    .bind(status.to_owned())
-    .bind(amount_fen)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]
