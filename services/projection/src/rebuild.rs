@@ -20,7 +20,7 @@ use sqlx::AnyPool;
 use crate::ProjectionDb;
 
 /// Events applied per transaction while rebuilding.
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
 
 /// Where a context's events are read from for a rebuild.
 #[derive(Clone, Debug)]
@@ -61,6 +61,10 @@ pub(crate) struct Cursor {
     next_sequence: u64,
 }
 
+/// Batches read ahead of the one being applied: reading (and decoding)
+/// runs beside the writing, on the runtime's other thread.
+const READ_AHEAD: usize = 4;
+
 impl Cursor {
     pub(crate) fn new(source: RebuildSource) -> Self {
         Self {
@@ -73,36 +77,47 @@ impl Cursor {
     /// number of events applied.
     pub(crate) async fn catch_up(&mut self, pool: &AnyPool) -> anyhow::Result<u64> {
         let context = self.source.context().to_owned();
-        match &self.source {
+        let (batches, mut incoming) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let reader = match &self.source {
             RebuildSource::Store { store, .. } => {
-                let mut applied = 0;
-                loop {
-                    let after = checkpoint(pool, &context).await?;
-                    let events = store
-                        .read_all(after, BATCH)
-                        .await
-                        .with_context(|| format!("failed to read the {context} store"))?;
-                    if events.is_empty() {
-                        return Ok(applied);
-                    }
-                    let envelopes: Vec<EventEnvelope> = events
-                        .iter()
-                        .map(|e| hongxin_bus::envelope_of(&context, e))
-                        .collect();
-                    let n = crate::readmodel::apply_batch(pool, &envelopes).await?;
-                    if n == 0 {
-                        anyhow::bail!("the {context} store has a gap after position {after}");
-                    }
-                    applied += n as u64;
-                }
+                let after = checkpoint(pool, &context).await?;
+                tokio::spawn(from_store(store.clone(), context.clone(), after, batches))
             }
-            RebuildSource::JetStream { jetstream, .. } => {
-                let (applied, next) =
-                    from_jetstream(jetstream, &context, self.next_sequence, pool).await?;
-                self.next_sequence = next;
-                Ok(applied)
+            RebuildSource::JetStream { jetstream, .. } => tokio::spawn(from_jetstream(
+                jetstream.clone(),
+                context.clone(),
+                self.next_sequence,
+                batches,
+            )),
+        };
+        let mut reader = AbortOnDrop(reader);
+        let mut applied = 0;
+        while let Some(batch) = incoming.recv().await {
+            let batch: Vec<EventEnvelope> = batch;
+            let done = crate::readmodel::apply_batch(pool, &batch).await?;
+            if done < batch.len() {
+                let after = checkpoint(pool, &context).await?;
+                anyhow::bail!("the {context} events have a gap after position {after}");
             }
+            applied += done as u64;
         }
+        let next = (&mut reader.0)
+            .await
+            .with_context(|| format!("reading the {context} events stopped"))??;
+        if let Some(next) = next {
+            self.next_sequence = next;
+        }
+        Ok(applied)
+    }
+}
+
+/// A task that stops when its handle is dropped (a failed apply ends the
+/// rebuild, and with it the reading).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -115,17 +130,43 @@ async fn checkpoint(pool: &AnyPool, context: &str) -> Result<u64, sqlx::Error> {
     Ok(p.unwrap_or(0) as u64)
 }
 
+/// Reads the store after `after` to its end as it is now, in batches.
+async fn from_store(
+    store: EventStore,
+    context: String,
+    mut after: u64,
+    batches: tokio::sync::mpsc::Sender<Vec<EventEnvelope>>,
+) -> anyhow::Result<Option<u64>> {
+    loop {
+        let events = store
+            .read_all(after, BATCH)
+            .await
+            .with_context(|| format!("failed to read the {context} store"))?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        after = last.global_position;
+        let envelopes = events
+            .iter()
+            .map(|e| hongxin_bus::envelope_of(&context, e))
+            .collect();
+        if batches.send(envelopes).await.is_err() {
+            return Ok(None);
+        }
+    }
+}
+
 /// Reads the stream from `start` up to its last message at the moment of
-/// asking, applying in batches; the events applied and the next sequence.
+/// asking, in batches; the next sequence to read.
 async fn from_jetstream(
-    js: &async_nats::jetstream::Context,
-    context: &str,
+    js: async_nats::jetstream::Context,
+    context: String,
     start: u64,
-    pool: &AnyPool,
-) -> anyhow::Result<(u64, u64)> {
+    batches: tokio::sync::mpsc::Sender<Vec<EventEnvelope>>,
+) -> anyhow::Result<Option<u64>> {
     use async_nats::jetstream::consumer::DeliverPolicy;
     use async_nats::jetstream::consumer::pull::OrderedConfig;
-    let name = hongxin_bus::stream_name(context);
+    let name = hongxin_bus::stream_name(&context);
     let mut stream = js
         .get_stream(&name)
         .await
@@ -137,7 +178,7 @@ async fn from_jetstream(
         .state
         .last_sequence;
     if last < start {
-        return Ok((0, start));
+        return Ok(Some(start));
     }
     let consumer = stream
         .create_consumer(OrderedConfig {
@@ -153,7 +194,6 @@ async fn from_jetstream(
         .await
         .with_context(|| format!("failed to read {name}"))?;
     let mut batch = Vec::with_capacity(BATCH);
-    let mut applied = 0;
     let mut next = start;
     let deadline = Duration::from_secs(30);
     while next <= last {
@@ -174,12 +214,14 @@ async fn from_jetstream(
                 metrics::counter!("hongxin_feed_malformed_total").increment(1);
             }
         }
-        if batch.len() >= BATCH || next > last {
-            applied += crate::readmodel::apply_batch(pool, &batch).await? as u64;
-            batch.clear();
+        if (batch.len() >= BATCH || next > last) && !batch.is_empty() {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if batches.send(full).await.is_err() {
+                return Ok(None);
+            }
         }
     }
-    Ok((applied, next))
+    Ok(Some(next))
 }
 
 /// Empties `db` (a SQLite file is removed; a PostgreSQL schema dropped).
@@ -221,7 +263,7 @@ pub async fn rebuild_into(
 ) -> anyhow::Result<RebuildReport> {
     let started = Instant::now();
     reset(db).await?;
-    let pool = crate::connect(db).await?;
+    let pool = crate::connect_as(db, crate::Durability::WhenSettled).await?;
     let mut report = RebuildReport::default();
     for source in sources {
         let context = source.context().to_owned();
@@ -231,6 +273,7 @@ pub async fn rebuild_into(
             .positions
             .insert(context.clone(), checkpoint(&pool, &context).await?);
     }
+    crate::settle(&pool, db).await?;
     pool.close().await;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

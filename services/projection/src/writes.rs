@@ -141,10 +141,8 @@ impl Shape {
         }
     }
 
-    /// The statement for `rows` rows, with numbered placeholders, which
-    /// both databases take through sqlx's `Any` (its query builder would
-    /// write `?`, which PostgreSQL does not).
-    fn sql(&self, rows: usize) -> String {
+    /// The statement for `rows` rows.
+    fn sql(&self, rows: usize, placeholders: Placeholders) -> String {
         let mut values = String::new();
         for r in 0..rows {
             if r > 0 {
@@ -155,7 +153,12 @@ impl Shape {
                 if a > 0 {
                     values.push_str(", ");
                 }
-                let _ = write!(values, "${}", r * self.arity + a + 1);
+                match placeholders {
+                    Placeholders::Numbered => {
+                        let _ = write!(values, "${}", r * self.arity + a + 1);
+                    }
+                    Placeholders::Anonymous => values.push('?'),
+                }
             }
             values.push(')');
         }
@@ -214,11 +217,21 @@ fn columns_of_v(set: &str) -> String {
     out
 }
 
-/// Most rows in one statement, and most arguments: SQLite finds each
-/// numbered parameter by a linear search, so binding n of them costs n²
-/// (measured: at 3,500 a fifth of a rebuild's time went there).
-const MAX_ROWS: usize = 64;
-const MAX_ARGUMENTS: usize = 400;
+/// How a statement's arguments are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placeholders {
+    /// `$1, $2, …`: PostgreSQL's.
+    Numbered,
+    /// `?, ?, …`: for SQLite, which finds a numbered parameter by a linear
+    /// search through the named ones, and sqlx asks for each parameter's
+    /// name, so binding n numbered ones costs n² (measured: at 400 per
+    /// statement, a sixth of a rebuild's time).
+    Anonymous,
+}
+
+/// Most rows in one statement, and most arguments.
+const MAX_ROWS: usize = 256;
+const MAX_ARGUMENTS: usize = 2048;
 
 /// One statement's worth of writes: a shape and its rows' arguments.
 type Statement = (&'static Shape, Vec<Vec<Value>>);
@@ -243,6 +256,11 @@ impl Writes {
 
     /// Sends every write gathered, in layers, and forgets them.
     pub(crate) async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        let placeholders = if tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
+        };
         for (shape, rows) in self.plan()? {
             let per_statement = MAX_ROWS.min((MAX_ARGUMENTS / shape.arity.max(1)).max(1));
             let mut rest = rows.as_slice();
@@ -257,7 +275,7 @@ impl Writes {
                 };
                 let (chunk, tail) = rest.split_at(n);
                 rest = tail;
-                let sql = shape.sql(n);
+                let sql = shape.sql(n, placeholders);
                 let mut query = sqlx::query(&sql);
                 for value in chunk.iter().flat_map(|row| row.iter()) {
                     query = match value {
@@ -328,17 +346,28 @@ mod tests {
     #[test]
     fn statements_for_many_rows() {
         assert_eq!(
-            INSERT.sql(2),
+            INSERT.sql(2, Placeholders::Numbered),
             "INSERT INTO t (k, a) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) DO UPDATE SET a = excluded.a"
         );
         assert_eq!(
-            UPDATE.sql(2),
+            UPDATE.sql(2, Placeholders::Numbered),
             "UPDATE t SET a = a + v.column2, b = CASE WHEN v.column3 <> '' THEN v.column3 ELSE b END \
              FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS v WHERE t.k = v.column1"
         );
-        assert_eq!(DELETE.sql(3), "DELETE FROM t WHERE k IN ($1, $2, $3)");
         assert_eq!(
-            DELETE_PAIR.sql(2),
+            DELETE.sql(3, Placeholders::Numbered),
+            "DELETE FROM t WHERE k IN ($1, $2, $3)"
+        );
+        assert_eq!(
+            DELETE.sql(3, Placeholders::Anonymous),
+            "DELETE FROM t WHERE k IN (?, ?, ?)"
+        );
+        assert_eq!(
+            INSERT.sql(2, Placeholders::Anonymous),
+            "INSERT INTO t (k, a) VALUES (?, ?), (?, ?) ON CONFLICT (k) DO UPDATE SET a = excluded.a"
+        );
+        assert_eq!(
+            DELETE_PAIR.sql(2, Placeholders::Numbered),
             "DELETE FROM u WHERE (k, l) IN (VALUES ($1, $2), ($3, $4))"
         );
         assert_eq!(columns_of_v("x = $12 + $1"), "x = v.column12 + v.column1");
