@@ -224,3 +224,92 @@ async fn an_event_type_the_contract_does_not_know_is_reported_not_dropped() {
         }])
     );
 }
+
+#[tokio::test]
+async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_databases() {
+    use hongxin_eventstore::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, StreamId};
+    use hongxin_proto::organization::v1 as org;
+    use prost::Message as _;
+
+    // Names with what array literals, SQL strings and JSON quote.
+    let names = [
+        r#"西关 "社区" \ 一"#,
+        "{a,b}, 'c'; NULL",
+        "",
+        "\u{1F3E0} 晏城\t街道\n",
+    ];
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("organization.db"),
+    })
+    .await
+    .expect("store");
+    let mut ids = Vec::new();
+    for name in names {
+        let id = Uuid::now_v7();
+        let event = NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "CommunityRegistered".into(),
+            schema_version: 1,
+            payload: org::CommunityRegistered {
+                community_id: id.to_string(),
+                name: name.to_owned(),
+                subdistrict: name.to_owned(),
+            }
+            .encode_to_vec(),
+            metadata: EventMetadata::new("test", chrono::Utc::now()),
+        };
+        store
+            .append(AppendRequest::new(
+                StreamId::new("community", id),
+                ExpectedVersion::NoStream,
+                vec![event],
+            ))
+            .await
+            .expect("append");
+        ids.push(id.to_string());
+    }
+    let want: Vec<(String, String, String)> = ids
+        .iter()
+        .zip(names)
+        .map(|(id, n)| (id.clone(), n.to_owned(), n.to_owned()))
+        .collect();
+    let source = || {
+        vec![RebuildSource::Store {
+            context: "organization".into(),
+            store: store.clone(),
+        }]
+    };
+    let sql = "SELECT community_id, name, subdistrict FROM communities ORDER BY community_id";
+
+    let path = dir.path().join("projection.db");
+    hongxin_projection::rebuild_into(&ProjectionDb::Sqlite { path: path.clone() }, source())
+        .await
+        .expect("rebuild into SQLite");
+    let sqlite = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("SQLite");
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as(sql).fetch_all(&sqlite).await.expect("rows");
+    assert_eq!(rows, want, "SQLite");
+
+    let schema = hongxin_testkit::pg::fresh_schema();
+    hongxin_projection::rebuild_into(
+        &ProjectionDb::Postgres {
+            url: hongxin_testkit::pg::url(),
+            schema: schema.clone(),
+        },
+        source(),
+    )
+    .await
+    .expect("rebuild into PostgreSQL");
+    let pg = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
+        .await
+        .expect("PostgreSQL");
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as(&sql.replace("communities", &format!("{schema}.communities")))
+            .fetch_all(&pg)
+            .await
+            .expect("rows");
+    assert_eq!(rows, want, "PostgreSQL");
+}
