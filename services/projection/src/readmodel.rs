@@ -13,7 +13,7 @@ use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
 use sqlx::{Any, AnyPool, Transaction};
 
-use crate::writes::{Shape, Value, Writes};
+use crate::writes::{Dialect, Shape, Sql, Value, Writes};
 
 /// What applying an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,10 +41,18 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
     if e.global_position != last + 1 {
         return Ok(Applied::Gap);
     }
-    let mut batch = Batch::load(&mut tx, std::slice::from_ref(&e)).await?;
+    let mut histories = Histories::default();
+    histories.load(&mut tx, [e]).await?;
+    let mut batch = Batch::new(&mut histories);
     batch.add(e);
     batch.flush(&mut tx).await?;
-    save_checkpoint(&mut tx, e).await?;
+    save_checkpoint(
+        &mut tx,
+        &e.context,
+        e.global_position,
+        micros(e.recorded_at.as_ref()),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Applied::Applied)
 }
@@ -81,14 +89,97 @@ pub(crate) async fn apply_batch(
     let Some(&applied) = todo.last() else {
         return Ok(done);
     };
-    let mut batch = Batch::load(&mut tx, &todo).await?;
+    let mut histories = Histories::default();
+    histories.load(&mut tx, todo.iter().copied()).await?;
+    let mut batch = Batch::new(&mut histories);
     for e in &todo {
         batch.add(e);
     }
     batch.flush(&mut tx).await?;
-    save_checkpoint(&mut tx, applied).await?;
+    save_checkpoint(
+        &mut tx,
+        &applied.context,
+        applied.global_position,
+        micros(applied.recorded_at.as_ref()),
+    )
+    .await?;
     tx.commit().await?;
     Ok(done)
+}
+
+/// A rebuild's batch, made into statements before its transaction, so the
+/// next batch is made while this one is written.
+pub(crate) struct Prepared {
+    context: String,
+    /// The checkpoint the events follow.
+    after: u64,
+    /// The last event's position, and when it was recorded.
+    pub(crate) last: u64,
+    last_recorded_us: i64,
+    statements: Vec<Sql>,
+}
+
+/// Makes the consecutive events of `events` after `after` (all of one
+/// context) into statements; those at or below it are skipped. `histories`
+/// must know the candidates the events are about (`Histories::missing`).
+/// Also returns how many of `events`, from the first, are done; those
+/// after them follow a gap.
+pub(crate) fn prepare(
+    events: &[EventEnvelope],
+    after: u64,
+    histories: &mut Histories,
+    dialect: Dialect,
+) -> Result<(Option<Prepared>, usize), sqlx::Error> {
+    let mut last = after;
+    let mut done = 0;
+    let mut batch = Batch::new(histories);
+    let mut final_event = None;
+    for e in events {
+        if final_event.is_some_and(|f: &EventEnvelope| f.context != e.context) {
+            break;
+        }
+        if e.global_position > last {
+            if e.global_position != last + 1 {
+                break;
+            }
+            last = e.global_position;
+            batch.add(e);
+            final_event = Some(e);
+        }
+        done += 1;
+    }
+    let Some(f) = final_event else {
+        return Ok((None, done));
+    };
+    let prepared = Prepared {
+        context: f.context.clone(),
+        after,
+        last,
+        last_recorded_us: micros(f.recorded_at.as_ref()),
+        statements: batch.statements(dialect)?,
+    };
+    Ok((Some(prepared), done))
+}
+
+/// Writes a prepared batch in one transaction with its checkpoint, which
+/// must still be where the batch was prepared from.
+pub(crate) async fn commit(pool: &AnyPool, prepared: Prepared) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if checkpoint(&mut tx, &prepared.context).await? != prepared.after {
+        return Err(sqlx::Error::Protocol(format!(
+            "the {} read models moved on while a rebuild wrote them",
+            prepared.context
+        )));
+    }
+    crate::writes::run(&mut tx, prepared.statements).await?;
+    save_checkpoint(
+        &mut tx,
+        &prepared.context,
+        prepared.last,
+        prepared.last_recorded_us,
+    )
+    .await?;
+    tx.commit().await
 }
 
 async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64, sqlx::Error> {
@@ -102,16 +193,18 @@ async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64,
 
 async fn save_checkpoint(
     tx: &mut Transaction<'_, Any>,
-    e: &EventEnvelope,
+    context: &str,
+    position: u64,
+    recorded_at_us: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO projection_checkpoints (context, position, recorded_at_us, updated_at_us) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (context) DO UPDATE SET position = excluded.position, \
          recorded_at_us = excluded.recorded_at_us, updated_at_us = excluded.updated_at_us",
     )
-    .bind(&e.context)
-    .bind(e.global_position as i64)
-    .bind(micros(e.recorded_at.as_ref()))
+    .bind(context)
+    .bind(position as i64)
+    .bind(recorded_at_us)
     .bind(chrono::Utc::now().timestamp_micros())
     .execute(&mut **tx)
     .await?;
@@ -165,7 +258,7 @@ static CANDIDATE_DUE: Shape = Shape::insert(
 );
 
 /// One event of a candidate's history as the read models keep it.
-struct CandidateEvent {
+pub(crate) struct CandidateEvent {
     position: i64,
     event_type: String,
     schema_version: i64,
@@ -176,17 +269,74 @@ struct CandidateEvent {
 /// What a transaction's events write, gathered until its end. Besides
 /// each event's own read models, every event adds a row to the audit trail
 /// and one to its type's count, which are summed over the transaction.
-#[derive(Default)]
-struct Batch {
+struct Batch<'h> {
     writes: Writes,
     counts: BTreeMap<(String, String), i64>,
     /// Types the contract does not know: how many, and the first position.
     unknown: BTreeMap<(String, String), (i64, i64)>,
-    /// The whole history of each candidate the events are about, read
-    /// once per transaction and extended as its events come.
-    candidates: HashMap<String, Vec<CandidateEvent>>,
+    /// The whole history of each candidate the events are about, extended
+    /// as its events come.
+    candidates: &'h mut Histories,
     /// Candidates whose next steps are worked out again at the end.
     touched: BTreeSet<String>,
+}
+
+/// Candidates' histories as the read models hold them: read once for a
+/// transaction (live), or once for a whole rebuild and kept, so a batch can
+/// be prepared while the one before it is still being written.
+#[derive(Default)]
+pub(crate) struct Histories(HashMap<String, Vec<CandidateEvent>>);
+
+impl Histories {
+    /// The candidates `events` are about that are not known yet.
+    pub(crate) fn missing<'e>(
+        &self,
+        events: impl IntoIterator<Item = &'e EventEnvelope>,
+    ) -> Vec<String> {
+        let ids: BTreeSet<&str> = events
+            .into_iter()
+            .filter_map(candidate_of)
+            .filter(|id| !self.0.contains_key(*id))
+            .collect();
+        ids.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Reads the histories of the candidates `events` are about that are
+    /// not known yet, in a few statements.
+    pub(crate) async fn load<'e>(
+        &mut self,
+        connection: &mut sqlx::AnyConnection,
+        events: impl IntoIterator<Item = &'e EventEnvelope>,
+    ) -> Result<(), sqlx::Error> {
+        let ids = self.missing(events);
+        for chunk in ids.chunks(64) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT candidate_id, global_position, event_type, schema_version, payload \
+                 FROM candidate_events WHERE candidate_id IN ({}) \
+                 ORDER BY candidate_id, global_position",
+                list.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, String, i64, String)>(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for (id, position, event_type, schema_version, payload) in
+                query.fetch_all(&mut *connection).await?
+            {
+                self.0.entry(id).or_default().push(CandidateEvent {
+                    position,
+                    event_type,
+                    schema_version,
+                    payload,
+                });
+            }
+            for id in chunk {
+                self.0.entry(id.clone()).or_default();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The candidate a pipeline event is about, from its stream.
@@ -198,47 +348,15 @@ fn candidate_of(e: &EventEnvelope) -> Option<&str> {
     }
 }
 
-impl Batch {
-    /// A batch for `events`, with the histories of the candidates they are
-    /// about read in a few statements.
-    async fn load(
-        tx: &mut Transaction<'_, Any>,
-        events: &[&EventEnvelope],
-    ) -> Result<Self, sqlx::Error> {
-        let mut batch = Self::default();
-        let ids: BTreeSet<&str> = events.iter().filter_map(|e| candidate_of(e)).collect();
-        let ids: Vec<&str> = ids.into_iter().collect();
-        for chunk in ids.chunks(64) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT candidate_id, global_position, event_type, schema_version, payload \
-                 FROM candidate_events WHERE candidate_id IN ({}) \
-                 ORDER BY candidate_id, global_position",
-                list.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, (String, i64, String, i64, String)>(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for (id, position, event_type, schema_version, payload) in
-                query.fetch_all(&mut **tx).await?
-            {
-                batch
-                    .candidates
-                    .entry(id)
-                    .or_default()
-                    .push(CandidateEvent {
-                        position,
-                        event_type,
-                        schema_version,
-                        payload,
-                    });
-            }
-            for id in chunk {
-                batch.candidates.entry((*id).to_owned()).or_default();
-            }
+impl<'h> Batch<'h> {
+    fn new(candidates: &'h mut Histories) -> Self {
+        Self {
+            writes: Writes::default(),
+            counts: BTreeMap::new(),
+            unknown: BTreeMap::new(),
+            candidates,
+            touched: BTreeSet::new(),
         }
-        Ok(batch)
     }
 
     /// Adds the writes of `e`.
@@ -275,7 +393,7 @@ impl Batch {
     fn candidate_event(&mut self, candidate: &str, e: &EventEnvelope) {
         use base64::Engine as _;
         let position = e.global_position as i64;
-        let history = self.candidates.entry(candidate.to_owned()).or_default();
+        let history = self.candidates.0.entry(candidate.to_owned()).or_default();
         if history.iter().any(|h| h.position == position) {
             return;
         }
@@ -315,7 +433,7 @@ impl Batch {
         let today = hongxin_domain::time::beijing_today(chrono::Utc::now());
         'candidates: for candidate_id in std::mem::take(&mut self.touched) {
             let mut state = State::default();
-            for h in self.candidates.get(&candidate_id).into_iter().flatten() {
+            for h in self.candidates.0.get(&candidate_id).into_iter().flatten() {
                 let decoded = b64
                     .decode(&h.payload)
                     .ok()
@@ -355,6 +473,19 @@ impl Batch {
 
     /// Sends everything gathered.
     async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        self.finish();
+        self.writes.flush(tx).await
+    }
+
+    /// The statements that send everything gathered.
+    fn statements(&mut self, dialect: Dialect) -> Result<Vec<Sql>, sqlx::Error> {
+        self.finish();
+        self.writes.statements(dialect)
+    }
+
+    /// Adds what is written once per transaction: candidates' next steps,
+    /// the counts.
+    fn finish(&mut self) {
         self.candidate_next_steps();
         for ((context, event_type), n) in std::mem::take(&mut self.counts) {
             self.writes
@@ -366,7 +497,6 @@ impl Batch {
                 vec![context.into(), event_type.into(), n.into(), first.into()],
             );
         }
-        self.writes.flush(tx).await
     }
 
     fn write(&mut self, shape: &'static Shape, args: Vec<Value>) {
@@ -420,7 +550,7 @@ static HR_RECORD: Shape = Shape::insert(
 
 /// The latest status of one of the HR bureau's records.
 fn hr_record(
-    b: &mut Batch,
+    b: &mut Batch<'_>,
     kind: &str,
     person_id: String,
     record_id: String,
@@ -433,7 +563,7 @@ fn hr_record(
 }
 
 /// The read models' writes for `e`.
-fn models(b: &mut Batch, e: &EventEnvelope) {
+fn models(b: &mut Batch<'_>, e: &EventEnvelope) {
     match e.context.as_str() {
         "organization" => organization_models(b, e),
         "pipeline" => pipeline_models(b, e),
@@ -444,7 +574,7 @@ fn models(b: &mut Batch, e: &EventEnvelope) {
 }
 
 /// The organization context's read models.
-fn organization_models(b: &mut Batch, e: &EventEnvelope) {
+fn organization_models(b: &mut Batch<'_>, e: &EventEnvelope) {
     match e.event_type.as_str() {
         "IndustryCommitteeRegistered" => {
             let Some(c) = decode::<org::IndustryCommitteeRegistered>(e) else {
@@ -847,7 +977,7 @@ fn organization_models(b: &mut Batch, e: &EventEnvelope) {
 
 /// The development pipeline's read models (besides each candidate's next
 /// steps, which `Batch` keeps).
-fn pipeline_models(b: &mut Batch, e: &EventEnvelope) {
+fn pipeline_models(b: &mut Batch<'_>, e: &EventEnvelope) {
     match e.event_type.as_str() {
         "CandidateApplied" => {
             let Some(a) = decode::<pipeline::CandidateApplied>(e) else {
@@ -1015,7 +1145,7 @@ fn pipeline_models(b: &mut Batch, e: &EventEnvelope) {
 }
 
 /// The care context's read models.
-fn care_models(b: &mut Batch, e: &EventEnvelope) {
+fn care_models(b: &mut Batch<'_>, e: &EventEnvelope) {
     match e.event_type.as_str() {
         "ServiceRequestFiled" => {
             let Some(r) = decode::<care::ServiceRequestFiled>(e) else {
@@ -1252,7 +1382,7 @@ fn care_models(b: &mut Batch, e: &EventEnvelope) {
 }
 
 /// The grid context's read models.
-fn grid_models(b: &mut Batch, e: &EventEnvelope) {
+fn grid_models(b: &mut Batch<'_>, e: &EventEnvelope) {
     match e.event_type.as_str() {
         "GridDefined" => {
             let Some(g) = decode::<grid::GridDefined>(e) else {
@@ -1359,7 +1489,7 @@ fn grid_models(b: &mut Batch, e: &EventEnvelope) {
 /// producer newer than this projection, or a mistake — is also recorded in
 /// `unknown_events` and the log, so it is seen on the dashboard instead of
 /// vanishing.
-fn not_projected(b: &mut Batch, e: &EventEnvelope) {
+fn not_projected(b: &mut Batch<'_>, e: &EventEnvelope) {
     if known_event(&e.context, &e.event_type) {
         tracing::debug!(context = %e.context, event_type = %e.event_type, "no read model for this event type");
         return;

@@ -90,18 +90,48 @@ impl Cursor {
                 batches,
             )),
         };
-        let mut reader = AbortOnDrop(reader);
+        let reader = AbortOnDrop(reader);
+        let dialect = crate::writes::Dialect::of(&*pool.acquire().await?);
+        let mut after = checkpoint(pool, &context).await?;
+        // Every candidate of a batch being written is known here, so one
+        // read for the first batch about a candidate sees all it needs.
+        let mut histories = crate::readmodel::Histories::default();
+        let mut writing: Option<AbortOnDrop<Result<(), sqlx::Error>>> = None;
         let mut applied = 0;
         while let Some(batch) = incoming.recv().await {
             let batch: Vec<EventEnvelope> = batch;
-            let done = crate::readmodel::apply_batch(pool, &batch).await?;
+            if !histories.missing(&batch).is_empty() {
+                histories.load(&mut *pool.acquire().await?, &batch).await?;
+            }
+            // Made while the batch before is written.
+            let (prepared, done) =
+                crate::readmodel::prepare(&batch, after, &mut histories, dialect)?;
             if done < batch.len() {
-                let after = checkpoint(pool, &context).await?;
-                anyhow::bail!("the {context} events have a gap after position {after}");
+                let reached = batch[..done]
+                    .last()
+                    .map_or(after, |e| e.global_position.max(after));
+                anyhow::bail!("the {context} events have a gap after position {reached}");
             }
             applied += done as u64;
+            if let Some(prepared) = prepared {
+                if let Some(previous) = writing.take() {
+                    previous
+                        .join()
+                        .await
+                        .context("a rebuild's write stopped")??;
+                }
+                after = prepared.last;
+                let pool = pool.clone();
+                writing = Some(AbortOnDrop(tokio::spawn(async move {
+                    crate::readmodel::commit(&pool, prepared).await
+                })));
+            }
         }
-        let next = (&mut reader.0)
+        if let Some(last) = writing.take() {
+            last.join().await.context("a rebuild's write stopped")??;
+        }
+        let next = reader
+            .join()
             .await
             .with_context(|| format!("reading the {context} events stopped"))??;
         if let Some(next) = next {
@@ -114,6 +144,12 @@ impl Cursor {
 /// A task that stops when its handle is dropped (a failed apply ends the
 /// rebuild, and with it the reading).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

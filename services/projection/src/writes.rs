@@ -321,21 +321,30 @@ impl Writes {
 
     /// Sends every write gathered, in layers, and forgets them.
     pub(crate) async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        let sqlite = tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
+        let statements = self.statements(Dialect::of(tx))?;
+        run(tx, statements).await
+    }
+
+    /// The statements that make every write gathered, in order, and
+    /// forgets the writes: the work of a flush that needs no database, so
+    /// it can be done while another transaction runs.
+    pub(crate) fn statements(&mut self, dialect: Dialect) -> Result<Vec<Sql>, sqlx::Error> {
+        let mut statements = Vec::new();
         for (shape, rows) in self.plan()? {
-            if sqlite {
-                values_statements(tx, shape, &rows).await?;
-            } else {
-                let per_statement = match shape.kind {
-                    Kind::Insert { .. } => MAX_ARRAY_ROWS,
-                    Kind::Update { .. } | Kind::Delete { .. } => MAX_JOINED_ROWS,
-                };
-                for chunk in rows.chunks(per_statement) {
-                    array_statement(tx, shape, chunk).await?;
+            match dialect {
+                Dialect::Sqlite => values_statements(shape, rows, &mut statements),
+                Dialect::Postgres => {
+                    let per_statement = match shape.kind {
+                        Kind::Insert { .. } => MAX_ARRAY_ROWS,
+                        Kind::Update { .. } | Kind::Delete { .. } => MAX_JOINED_ROWS,
+                    };
+                    for chunk in rows.chunks(per_statement) {
+                        statements.push(array_statement(shape, chunk)?);
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(statements)
     }
 
     /// The statements to send, in order: per layer, each shape with its
@@ -373,30 +382,41 @@ impl Writes {
     }
 }
 
-/// Writes `rows` in `VALUES` lists: full statements, then the remainder in
-/// powers of two, so a shape has few distinct statements for the
-/// connection's statement cache.
-async fn values_statements(
-    tx: &mut Transaction<'_, Any>,
-    shape: &Shape,
-    rows: &[Vec<Value>],
-) -> Result<(), sqlx::Error> {
-    let per_statement = MAX_ROWS.min((MAX_ARGUMENTS / shape.arity.max(1)).max(1));
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let n = if rest.len() >= per_statement {
-            per_statement
+/// Which database the statements are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub(crate) fn of(connection: &sqlx::AnyConnection) -> Self {
+        if connection.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Self::Sqlite
         } else {
-            1 << rest.len().ilog2()
-        };
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let sql = shape.sql(n);
-        let mut query = sqlx::query(&sql);
-        for value in chunk.iter().flat_map(|row| row.iter()) {
+            Self::Postgres
+        }
+    }
+}
+
+/// One statement, ready to send.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    text: String,
+    args: Vec<Value>,
+}
+
+/// Sends `statements` in order.
+pub(crate) async fn run(
+    tx: &mut Transaction<'_, Any>,
+    statements: Vec<Sql>,
+) -> Result<(), sqlx::Error> {
+    for statement in statements {
+        let mut query = sqlx::query(&statement.text);
+        for value in statement.args {
             query = match value {
-                Value::Text(s) => query.bind(s.as_str()),
-                Value::Int(i) => query.bind(*i),
+                Value::Text(s) => query.bind(s),
+                Value::Int(i) => query.bind(i),
             };
         }
         query.execute(&mut **tx).await?;
@@ -404,12 +424,29 @@ async fn values_statements(
     Ok(())
 }
 
-/// Writes `rows` in one statement of array parameters (PostgreSQL).
-async fn array_statement(
-    tx: &mut Transaction<'_, Any>,
-    shape: &Shape,
-    rows: &[Vec<Value>],
-) -> Result<(), sqlx::Error> {
+/// `rows` in `VALUES` lists: full statements, then the remainder in powers
+/// of two, so a shape has few distinct statements for the connection's
+/// statement cache.
+fn values_statements(shape: &Shape, rows: Vec<Vec<Value>>, out: &mut Vec<Sql>) {
+    let per_statement = MAX_ROWS.min((MAX_ARGUMENTS / shape.arity.max(1)).max(1));
+    let mut left = rows.len();
+    let mut rows = rows.into_iter();
+    while left > 0 {
+        let n = if left >= per_statement {
+            per_statement
+        } else {
+            1 << left.ilog2()
+        };
+        left -= n;
+        out.push(Sql {
+            text: shape.sql(n),
+            args: rows.by_ref().take(n).flatten().collect(),
+        });
+    }
+}
+
+/// `rows` in one statement of array parameters (PostgreSQL).
+fn array_statement(shape: &Shape, rows: &[Vec<Value>]) -> Result<Sql, sqlx::Error> {
     let mut arrays = Vec::with_capacity(shape.arity);
     let mut types = Vec::with_capacity(shape.arity);
     for a in 0..shape.arity {
@@ -420,16 +457,13 @@ async fn array_statement(
                 a + 1
             ))
         })?;
-        arrays.push(literal);
+        arrays.push(Value::Text(literal));
         types.push(kind);
     }
-    let sql = shape.array_sql(&types);
-    let mut query = sqlx::query(&sql);
-    for literal in arrays {
-        query = query.bind(literal);
-    }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    Ok(Sql {
+        text: shape.array_sql(&types),
+        args: arrays,
+    })
 }
 
 #[cfg(test)]
