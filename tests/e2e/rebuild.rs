@@ -313,3 +313,172 @@ async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_database
             .expect("rows");
     assert_eq!(rows, want, "PostgreSQL");
 }
+
+#[tokio::test]
+async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_their_whole_history()
+{
+    use hongxin_domain::{CommandContext, RetryPolicy};
+    use hongxin_eventstore::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, StreamId};
+    use hongxin_pipeline::candidate::{Application, CandidateDecider, Command, Step};
+    use hongxin_pipeline::rules::RuleSet;
+    use hongxin_proto::pipeline::v1 as pipeline;
+    use prost::Message as _;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("pipeline.db"),
+    })
+    .await
+    .expect("store");
+    let ctx = CommandContext::new("test");
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2023, m, d).expect("day");
+    // More events between a candidate's steps than a rebuild writes in one
+    // transaction, so its later steps come while its earlier ones may
+    // still be being written.
+    let posts = |n: usize| {
+        let store = store.clone();
+        async move {
+            for _ in 0..n {
+                let id = Uuid::now_v7();
+                let event = NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: "PostPublished".into(),
+                    schema_version: 1,
+                    payload: pipeline::PostPublished {
+                        post_id: id.to_string(),
+                        published_on: "2023-01-01".into(),
+                        ..Default::default()
+                    }
+                    .encode_to_vec(),
+                    metadata: EventMetadata::new("test", chrono::Utc::now()),
+                };
+                store
+                    .append(AppendRequest::new(
+                        StreamId::new("post", id),
+                        ExpectedVersion::NoStream,
+                        vec![event],
+                    ))
+                    .await
+                    .expect("post");
+            }
+        }
+    };
+    let candidates = CommandHandler::new(store.clone(), CandidateDecider::default());
+    let mut streams = Vec::new();
+    for n in 0..10 {
+        let candidate_id = Uuid::now_v7();
+        let stream = CommandHandler::<CandidateDecider>::stream_id(candidate_id);
+        candidates
+            .handle(
+                &stream,
+                &Command::Apply {
+                    application: Application {
+                        candidate_id,
+                        person_id: Uuid::now_v7(),
+                        organization_id: Uuid::now_v7(),
+                        applied_on: day(1, 2 + n),
+                        rules: RuleSet::cpc_2014(),
+                    },
+                    birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).expect("day"),
+                },
+                &ctx,
+                RetryPolicy::Never,
+            )
+            .await
+            .expect("apply");
+        streams.push(stream);
+    }
+    for (step, on, every) in [
+        (Step::Talk, day(1, 20), 1),
+        (Step::ActivistConfirmed, day(3, 1), 2),
+    ] {
+        posts(2_100).await;
+        for stream in streams.iter().step_by(every) {
+            candidates
+                .handle(
+                    stream,
+                    &Command::Record {
+                        step,
+                        on,
+                        details: hongxin_pipeline::candidate::Details {
+                            recommended_by: Some(hongxin_pipeline::candidate::Recommender::Union),
+                            ..Default::default()
+                        },
+                    },
+                    &ctx,
+                    RetryPolicy::Never,
+                )
+                .await
+                .expect("step");
+        }
+    }
+
+    // Incrementally, one event per transaction.
+    let incremental = ProjectionDb::Sqlite {
+        path: dir.path().join("incremental.db"),
+    };
+    let projection = Projection::open(&incremental).await.expect("projection");
+    let events = store.read_all(0, 10_000).await.expect("events");
+    assert!(events.len() > 4_200, "{} events", events.len());
+    for e in &events {
+        let applied =
+            hongxin_projection::apply(&projection, &hongxin_bus::envelope_of("pipeline", e))
+                .await
+                .expect("apply");
+        assert_eq!(applied, hongxin_projection::Applied::Applied);
+    }
+    let sql = "SELECT c.candidate_id, c.stage, COALESCE(d.step, ''), COALESCE(d.due_on, '') \
+               FROM candidates c LEFT JOIN candidate_due d ON d.candidate_id = c.candidate_id \
+               ORDER BY 1, 3";
+    let sqlite_rows = |path: std::path::PathBuf| async move {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("SQLite");
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as(sql).fetch_all(&pool).await.expect("rows");
+        pool.close().await;
+        rows
+    };
+    let want = sqlite_rows(dir.path().join("incremental.db")).await;
+    let stages: std::collections::BTreeSet<&str> = want.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(
+        stages,
+        ["activist", "applicant"].into(),
+        "the later steps reached the read models"
+    );
+    assert!(want.iter().any(|r| !r.2.is_empty()), "steps are due");
+
+    let source = || {
+        vec![RebuildSource::Store {
+            context: "pipeline".into(),
+            store: store.clone(),
+        }]
+    };
+    let path = dir.path().join("rebuilt.db");
+    hongxin_projection::rebuild_into(&ProjectionDb::Sqlite { path: path.clone() }, source())
+        .await
+        .expect("rebuild into SQLite");
+    assert_eq!(sqlite_rows(path).await, want, "SQLite");
+
+    let schema = hongxin_testkit::pg::fresh_schema();
+    hongxin_projection::rebuild_into(
+        &ProjectionDb::Postgres {
+            url: hongxin_testkit::pg::url(),
+            schema: schema.clone(),
+        },
+        source(),
+    )
+    .await
+    .expect("rebuild into PostgreSQL");
+    let pg = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
+        .await
+        .expect("PostgreSQL");
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        &sql.replace("candidates c", &format!("{schema}.candidates c"))
+            .replace("candidate_due d", &format!("{schema}.candidate_due d")),
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("rows");
+    assert_eq!(rows, want, "PostgreSQL");
+}
