@@ -304,8 +304,11 @@ pub(crate) async fn rebuild(
     target: Target,
     limit: Duration,
 ) -> anyhow::Result<Row> {
+    // The better of two raw consumes: the first right after the events
+    // are made ran up to 40% slower than later ones (the server still
+    // writing its store), which would flatter the rebuild.
     let raw_rate = if target.reads_jetstream() {
-        Some(raw_consume(source).await?)
+        Some(raw_consume(source).await?.max(raw_consume(source).await?))
     } else {
         None
     };
@@ -457,7 +460,7 @@ pub(crate) fn print(source: &Source, rows: &[Row]) {
     );
     println!();
     println!(
-        "| source → read models | events | seconds | events/s | raw JetStream consume/s | rebuild / raw | database's own copy of the rows, events/s | rebuild / copy |"
+        "| source → read models | events | seconds | events/s | raw JetStream consume/s (better of two) | rebuild / raw | database's own copy of the rows, events/s | rebuild / copy |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let against = |rate: f64, ceiling: Option<f64>| match ceiling {
