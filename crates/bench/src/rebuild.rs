@@ -305,7 +305,7 @@ pub(crate) async fn rebuild(
     limit: Duration,
 ) -> anyhow::Result<Row> {
     // The better of two raw consumes: the first right after the events
-    // are made ran up to 40% slower than later ones (the server still
+    // are made ran up to a third slower than later ones (the server still
     // writing its store), which would flatter the rebuild.
     let raw_rate = if target.reads_jetstream() {
         Some(raw_consume(source).await?.max(raw_consume(source).await?))

@@ -350,7 +350,12 @@ impl Writes {
     /// The statements to send, in order: per layer, each shape with its
     /// rows (in the order written).
     fn plan(&mut self) -> Result<Vec<Statement>, sqlx::Error> {
-        let mut depth: HashMap<(&'static str, Vec<Value>), usize> = HashMap::new();
+        // Rows are told apart by a hash of their table and key, not the
+        // key itself (no copy per write): two rows with one hash are only
+        // kept in order as if they were one, which is never wrong.
+        use std::hash::BuildHasher as _;
+        let hasher = std::hash::RandomState::new();
+        let mut depth: HashMap<u64, usize> = HashMap::new();
         let mut groups: HashMap<&'static str, usize> = HashMap::new();
         // (layer, shape) → its rows; shapes keyed by address, as each is
         // one static.
@@ -364,7 +369,7 @@ impl Writes {
             }
             let layer = {
                 let d = depth
-                    .entry((shape.table, args[..shape.group].to_vec()))
+                    .entry(hasher.hash_one((shape.table, &args[..shape.group])))
                     .or_insert(0);
                 *d += 1;
                 *d - 1
