@@ -295,6 +295,8 @@ test("the page shows every headline figure of the overview, in Chinese by defaul
   assert.equal(await page.locator("#t-industry tbody tr").count(), 3);
   assert.ok((await page.textContent("#t-industry")).includes("外卖"));
   const o = await overview();
+  // Earlier years' duties: a row each, or the one "none" row.
+  assert.equal(await page.locator("#t-duties-earlier tbody tr").count(), Math.max(1, o.governance.earlier.length));
   assert.equal(await page.locator("#contexts .ctx").count(), o.contexts.length, "freshness of every context the overview names");
   for (const c of o.contexts) {
     assert.match(await page.textContent(`#contexts .ctx[data-context="${c.context}"]`), new RegExp(`已处理 ${c.position.toLocaleString("zh-CN")} `));

@@ -952,11 +952,10 @@ async fn shows_policy_and_the_governance_calendar_reach_the_dashboard() {
     assert_eq!(joint["overdue"].as_i64(), Some((ended - 1).max(0)));
     // 2022 is an earlier year: all four quarters ended, one researched.
     let earlier = g["earlier"].as_array().expect("earlier years");
-    assert_eq!(earlier.len(), 1);
-    assert_eq!(earlier[0]["year"].as_i64(), Some(2022));
-    let research = earlier[0]["duties"]
-        .as_array()
-        .expect("duties")
+    let years: std::collections::BTreeSet<i64> =
+        earlier.iter().filter_map(|d| d["year"].as_i64()).collect();
+    assert_eq!(years, [2022].into());
+    let research = earlier
         .iter()
         .find(|d| d["kind"] == "field_research")
         .expect("field research");

@@ -243,6 +243,21 @@ pub(crate) const TABLES: &[Table] = &[
         ),
     },
     Table {
+        name: "governance_earlier",
+        zh: "往年工作制度落实",
+        en: "Governance calendar, earlier years",
+        rows: Rows::Array(
+            "/governance/earlier",
+            &[
+                col("year", "年度", "year"),
+                col("kind", "事项", "duty"),
+                col("held", "已开展", "held"),
+                col("due", "应开展", "due"),
+                col("overdue", "逾期", "overdue"),
+            ],
+        ),
+    },
+    Table {
         name: "cases_by_category",
         zh: "分类别案件",
         en: "Cases by category",

@@ -334,14 +334,16 @@ struct PolicyCount {
 struct Governance {
     year: i32,
     duties: Vec<DutyFigures>,
-    /// Earlier years, newest first, every period of them ended.
-    earlier: Vec<GovernanceYear>,
+    /// Each duty of each earlier year, newest year first, every period of
+    /// them ended.
+    earlier: Vec<EarlierDuty>,
 }
 
 #[derive(Serialize)]
-struct GovernanceYear {
+struct EarlierDuty {
     year: i32,
-    duties: Vec<DutyFigures>,
+    #[serde(flatten)]
+    duty: DutyFigures,
 }
 
 /// One duty: held in the year, periods ended so far, ended without it.
@@ -418,9 +420,10 @@ async fn governance(
         duties: duties_of(&held, year, today),
         earlier: years
             .into_iter()
-            .map(|y| GovernanceYear {
-                year: y,
-                duties: duties_of(&held, y, today),
+            .flat_map(|y| {
+                duties_of(&held, y, today)
+                    .into_iter()
+                    .map(move |duty| EarlierDuty { year: y, duty })
             })
             .collect(),
     })
