@@ -8,10 +8,11 @@
 //! since no read-model statement reads another row. So the writes are laid
 //! out in layers — a row's first write in layer 0, its second in layer 1,
 //! and so on — and each layer runs as one statement per shape over all its
-//! rows: a rebuild's thousand registrations become a few `INSERT … VALUES
-//! (…), (…)` rather than a thousand round trips (through sqlx, each
-//! statement is a hand-off to SQLite's worker thread or a network round
-//! trip to PostgreSQL).
+//! rows: a rebuild's thousand registrations become one or a few statements
+//! rather than a thousand round trips (through sqlx, each statement is a
+//! hand-off to SQLite's worker thread or a network round trip to
+//! PostgreSQL). SQLite gets `INSERT … VALUES (?, …), (?, …)`; PostgreSQL
+//! one array per column, `INSERT … SELECT * FROM unnest($1::text[], …)`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
