@@ -21,9 +21,10 @@ if [ -z "${HONGXIN_TEST_DATABASE_URL:-}" ]; then
   if command -v psql >/dev/null; then
     psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
       || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
-    # Drop what earlier test runs left behind (schemas and databases named t_<uuid>).
+    # Drop what earlier test runs left behind (schemas named t_<uuid>, or with a
+    # suffix such as _p_old from a swap, and databases named t_<uuid>).
     psql -h 127.0.0.1 -U postgres -d test -tAc \
-      "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}(_p)?$'" \
+      "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}(_[a-z_]+)?$'" \
       | psql -h 127.0.0.1 -U postgres -d test -q >/dev/null 2>&1 || true
     for db in $(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'"); do
       psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
