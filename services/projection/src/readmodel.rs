@@ -33,82 +33,50 @@ fn micros(t: Option<&prost_types::Timestamp>) -> i64 {
 
 /// Applies `e` in one transaction with its checkpoint.
 pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let last = checkpoint(&mut tx, &e.context).await?;
-    if e.global_position <= last {
-        return Ok(Applied::Duplicate);
-    }
-    if e.global_position != last + 1 {
-        return Ok(Applied::Gap);
-    }
-    let mut histories = Histories::default();
-    histories.load(&mut tx, [e]).await?;
-    let mut batch = Batch::new(&mut histories);
-    batch.add(e);
-    batch.flush(&mut tx).await?;
-    save_checkpoint(
-        &mut tx,
-        &e.context,
-        e.global_position,
-        micros(e.recorded_at.as_ref()),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Applied::Applied)
+    Ok(match apply_events(pool, std::slice::from_ref(e)).await? {
+        (true, _) => Applied::Applied,
+        (false, 1) => Applied::Duplicate,
+        (false, _) => Applied::Gap,
+    })
 }
 
 /// Applies consecutive events of one context in one transaction, with the
-/// checkpoint of the last (a burst of live deliveries, a rebuild's batch):
-/// events at or below the checkpoint are skipped (redeliveries), and the
-/// batch stops at a gap. Returns how many of `events`, from the first, are
-/// done — applied now or before; those after them must come again.
+/// checkpoint of the last (a burst of live deliveries): events at or below
+/// the checkpoint are skipped (redeliveries), and the batch stops at a gap.
+/// Returns how many of `events`, from the first, are done — applied now or
+/// before; those after them must come again.
 pub(crate) async fn apply_batch(
     pool: &AnyPool,
     events: &[EventEnvelope],
 ) -> Result<usize, sqlx::Error> {
-    let Some(first) = events.first() else {
-        return Ok(0);
-    };
-    let mut tx = pool.begin().await?;
-    let mut last = checkpoint(&mut tx, &first.context).await?;
-    let mut todo = Vec::new();
-    let mut done = 0;
-    for e in events {
-        if e.context != first.context {
-            break;
-        }
-        if e.global_position > last {
-            if e.global_position != last + 1 {
-                break;
-            }
-            last = e.global_position;
-            todo.push(e);
-        }
-        done += 1;
-    }
-    let Some(&applied) = todo.last() else {
-        return Ok(done);
-    };
-    let mut histories = Histories::default();
-    histories.load(&mut tx, todo.iter().copied()).await?;
-    let mut batch = Batch::new(&mut histories);
-    for e in &todo {
-        batch.add(e);
-    }
-    batch.flush(&mut tx).await?;
-    save_checkpoint(
-        &mut tx,
-        &applied.context,
-        applied.global_position,
-        micros(applied.recorded_at.as_ref()),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(done)
+    Ok(apply_events(pool, events).await?.1)
 }
 
-/// A rebuild's batch, made into statements before its transaction, so the
-/// next batch is made while this one is written.
+/// `apply_batch`, also saying whether anything was applied.
+async fn apply_events(
+    pool: &AnyPool,
+    events: &[EventEnvelope],
+) -> Result<(bool, usize), sqlx::Error> {
+    let Some(first) = events.first() else {
+        return Ok((false, 0));
+    };
+    let mut tx = pool.begin().await?;
+    let after = checkpoint(&mut tx, &first.context).await?;
+    let mut histories = Histories::default();
+    histories
+        .load(&mut tx, events.iter().filter(|e| e.global_position > after))
+        .await?;
+    let (prepared, done) = prepare(events, after, &mut histories, Dialect::of(&tx))?;
+    let Some(prepared) = prepared else {
+        return Ok((false, done));
+    };
+    write(&mut tx, prepared).await?;
+    tx.commit().await?;
+    Ok((true, done))
+}
+
+/// A batch made into statements before its transaction, so a rebuild makes
+/// the next batch while this one is written.
 pub(crate) struct Prepared {
     context: String,
     /// The checkpoint the events follow.
@@ -119,11 +87,13 @@ pub(crate) struct Prepared {
     statements: Vec<Sql>,
 }
 
-/// Makes the consecutive events of `events` after `after` (all of one
-/// context) into statements; those at or below it are skipped. `histories`
-/// must know the candidates the events are about (`Histories::missing`).
-/// Also returns how many of `events`, from the first, are done; those
-/// after them follow a gap.
+/// Makes the consecutive events of `events` after `after`, the checkpoint
+/// of the first one's context, into statements: those at or below it are
+/// skipped (redeliveries), and the events stop at a gap or at another
+/// context. `histories` must know the candidates the events are about
+/// (`Histories::missing`). Also returns how many of `events`, from the
+/// first, are done — applied by the statements or before; those after them
+/// must come again.
 pub(crate) fn prepare(
     events: &[EventEnvelope],
     after: u64,
@@ -135,7 +105,7 @@ pub(crate) fn prepare(
     let mut batch = Batch::new(histories);
     let mut final_event = None;
     for e in events {
-        if final_event.is_some_and(|f: &EventEnvelope| f.context != e.context) {
+        if e.context != events[0].context {
             break;
         }
         if e.global_position > last {
@@ -171,15 +141,21 @@ pub(crate) async fn commit(pool: &AnyPool, prepared: Prepared) -> Result<(), sql
             prepared.context
         )));
     }
-    crate::writes::run(&mut tx, prepared.statements).await?;
+    write(&mut tx, prepared).await?;
+    tx.commit().await
+}
+
+/// Sends a prepared batch's statements and moves the checkpoint to its
+/// last event.
+async fn write(tx: &mut Transaction<'_, Any>, prepared: Prepared) -> Result<(), sqlx::Error> {
+    crate::writes::run(tx, prepared.statements).await?;
     save_checkpoint(
-        &mut tx,
+        tx,
         &prepared.context,
         prepared.last,
         prepared.last_recorded_us,
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64, sqlx::Error> {
@@ -469,12 +445,6 @@ impl<'h> Batch<'h> {
                 );
             }
         }
-    }
-
-    /// Sends everything gathered.
-    async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        self.finish();
-        self.writes.flush(tx).await
     }
 
     /// The statements that send everything gathered.

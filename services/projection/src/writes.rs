@@ -320,15 +320,9 @@ impl Writes {
         self.pending.push((shape, args));
     }
 
-    /// Sends every write gathered, in layers, and forgets them.
-    pub(crate) async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        let statements = self.statements(Dialect::of(tx))?;
-        run(tx, statements).await
-    }
-
-    /// The statements that make every write gathered, in order, and
-    /// forgets the writes: the work of a flush that needs no database, so
-    /// it can be done while another transaction runs.
+    /// The statements that make every write gathered, in layers, and
+    /// forgets the writes. It needs no database, so it can be done while
+    /// another transaction runs.
     pub(crate) fn statements(&mut self, dialect: Dialect) -> Result<Vec<Sql>, sqlx::Error> {
         let mut statements = Vec::new();
         for (shape, rows) in self.plan()? {
