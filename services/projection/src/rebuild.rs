@@ -77,10 +77,10 @@ impl Cursor {
     /// number of events applied.
     pub(crate) async fn catch_up(&mut self, pool: &AnyPool) -> anyhow::Result<u64> {
         let context = self.source.context().to_owned();
+        let mut after = checkpoint(pool, &context).await?;
         let (batches, mut incoming) = tokio::sync::mpsc::channel(READ_AHEAD);
         let reader = match &self.source {
             RebuildSource::Store { store, .. } => {
-                let after = checkpoint(pool, &context).await?;
                 tokio::spawn(from_store(store.clone(), context.clone(), after, batches))
             }
             RebuildSource::JetStream { jetstream, .. } => tokio::spawn(from_jetstream(
@@ -92,7 +92,6 @@ impl Cursor {
         };
         let reader = AbortOnDrop(reader);
         let dialect = crate::writes::Dialect::of(&*pool.acquire().await?);
-        let mut after = checkpoint(pool, &context).await?;
         // Every candidate of a batch being written is known here, so one
         // read for the first batch about a candidate sees all it needs.
         let mut histories = crate::readmodel::Histories::default();
