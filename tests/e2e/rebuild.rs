@@ -274,44 +274,15 @@ async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_database
         .zip(names)
         .map(|(id, n)| (id.clone(), n.to_owned(), n.to_owned()))
         .collect();
-    let source = || {
-        vec![RebuildSource::Store {
-            context: "organization".into(),
-            store: store.clone(),
-        }]
-    };
-    let sql = "SELECT community_id, name, subdistrict FROM communities ORDER BY community_id";
-
-    let path = dir.path().join("projection.db");
-    hongxin_projection::rebuild_into(&ProjectionDb::Sqlite { path: path.clone() }, source())
-        .await
-        .expect("rebuild into SQLite");
-    let sqlite = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("SQLite");
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as(sql).fetch_all(&sqlite).await.expect("rows");
-    assert_eq!(rows, want, "SQLite");
-
-    let schema = hongxin_testkit::pg::fresh_schema();
-    hongxin_projection::rebuild_into(
-        &ProjectionDb::Postgres {
-            url: hongxin_testkit::pg::url(),
-            schema: schema.clone(),
-        },
-        source(),
+    let (sqlite, postgres) = rebuilt_rows::<(String, String, String)>(
+        &store,
+        "organization",
+        dir.path(),
+        "SELECT community_id, name, subdistrict FROM communities ORDER BY community_id",
     )
-    .await
-    .expect("rebuild into PostgreSQL");
-    let pg = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
-        .await
-        .expect("PostgreSQL");
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as(&sql.replace("communities", &format!("{schema}.communities")))
-            .fetch_all(&pg)
-            .await
-            .expect("rows");
-    assert_eq!(rows, want, "PostgreSQL");
+    .await;
+    assert_eq!(sqlite, want, "SQLite");
+    assert_eq!(postgres, want, "PostgreSQL");
 }
 
 #[tokio::test]
@@ -430,16 +401,8 @@ async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_t
     let sql = "SELECT c.candidate_id, c.stage, COALESCE(d.step, ''), COALESCE(d.due_on, '') \
                FROM candidates c LEFT JOIN candidate_due d ON d.candidate_id = c.candidate_id \
                ORDER BY 1, 3";
-    let sqlite_rows = |path: std::path::PathBuf| async move {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("SQLite");
-        let rows: Vec<(String, String, String, String)> =
-            sqlx::query_as(sql).fetch_all(&pool).await.expect("rows");
-        pool.close().await;
-        rows
-    };
-    let want = sqlite_rows(dir.path().join("incremental.db")).await;
+    let want: Vec<(String, String, String, String)> =
+        sqlite_rows(&dir.path().join("incremental.db"), sql).await;
     let stages: std::collections::BTreeSet<&str> = want.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(
         stages,
@@ -448,17 +411,52 @@ async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_t
     );
     assert!(want.iter().any(|r| !r.2.is_empty()), "steps are due");
 
+    let (sqlite, postgres): (Vec<(String, String, String, String)>, _) =
+        rebuilt_rows(&store, "pipeline", dir.path(), sql).await;
+    assert_eq!(sqlite, want, "SQLite");
+    assert_eq!(postgres, want, "PostgreSQL");
+}
+
+/// What `sql` reads from the read models in the SQLite file at `path`.
+async fn sqlite_rows<R>(path: &std::path::Path, sql: &str) -> Vec<R>
+where
+    R: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("SQLite");
+    let rows = sqlx::query_as(sql).fetch_all(&pool).await.expect("rows");
+    pool.close().await;
+    rows
+}
+
+/// Rebuilds the read models from `context`'s `store` into a fresh SQLite
+/// file in `dir` and into a fresh PostgreSQL schema, each in large
+/// transactions; what `sql` reads from each.
+async fn rebuilt_rows<R>(
+    store: &EventStore,
+    context: &str,
+    dir: &std::path::Path,
+    sql: &str,
+) -> (Vec<R>, Vec<R>)
+where
+    R: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    use std::str::FromStr as _;
     let source = || {
         vec![RebuildSource::Store {
-            context: "pipeline".into(),
+            context: context.to_owned(),
             store: store.clone(),
         }]
     };
-    let path = dir.path().join("rebuilt.db");
+    let path = dir.join("rebuilt.db");
     hongxin_projection::rebuild_into(&ProjectionDb::Sqlite { path: path.clone() }, source())
         .await
         .expect("rebuild into SQLite");
-    assert_eq!(sqlite_rows(path).await, want, "SQLite");
+    let sqlite = sqlite_rows(&path, sql).await;
 
     let schema = hongxin_testkit::pg::fresh_schema();
     hongxin_projection::rebuild_into(
@@ -470,15 +468,13 @@ async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_t
     )
     .await
     .expect("rebuild into PostgreSQL");
-    let pg = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
+    let options = sqlx::postgres::PgConnectOptions::from_str(&hongxin_testkit::pg::url())
+        .expect("PostgreSQL URL")
+        .options([("search_path", schema.as_str())]);
+    let pg = sqlx::PgPool::connect_with(options)
         .await
         .expect("PostgreSQL");
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        &sql.replace("candidates c", &format!("{schema}.candidates c"))
-            .replace("candidate_due d", &format!("{schema}.candidate_due d")),
-    )
-    .fetch_all(&pg)
-    .await
-    .expect("rows");
-    assert_eq!(rows, want, "PostgreSQL");
+    let postgres = sqlx::query_as(sql).fetch_all(&pg).await.expect("rows");
+    pg.close().await;
+    (sqlite, postgres)
 }
