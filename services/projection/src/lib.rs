@@ -159,10 +159,9 @@ pub(crate) async fn connect_as(
                 .context("failed to create the projection schema")?;
             admin.close().await;
             let sep = if url.contains('?') { '&' } else { '?' };
-            // Each statement is planned for the tables as they are: a plan
-            // cached while they were small (a fresh install, a rebuild's
-            // start) would scan them whole for every multi-row update
-            // once they are large (measured: half a rebuild's time).
+            // Reads are planned for the tables as they are, not by a plan
+            // cached while they were small; the writes choose their own
+            // plans (`writes::PLANS`).
             let commits = match durability {
                 Durability::EachCommit => "",
                 Durability::WhenSettled => "%20-c%20synchronous_commit%3Doff",

@@ -80,6 +80,9 @@ pub(crate) struct Shape {
     group: usize,
     /// Arguments per row.
     arity: usize,
+    /// For an insert made by folding updates into it (`fold`): the
+    /// columns its conflict clause sets from the row it brings.
+    sets_on_conflict: &'static [&'static str],
 }
 
 #[derive(Debug)]
@@ -113,6 +116,7 @@ impl Shape {
             kind: Kind::Insert { columns, tail },
             group,
             arity: columns.len(),
+            sets_on_conflict: &[],
         }
     }
 
@@ -129,6 +133,7 @@ impl Shape {
             kind: Kind::Update { key, set },
             group: key.len(),
             arity,
+            sets_on_conflict: &[],
         }
     }
 
@@ -139,6 +144,7 @@ impl Shape {
             kind: Kind::Delete { key },
             group: key.len(),
             arity: key.len(),
+            sets_on_conflict: &[],
         }
     }
 
@@ -291,13 +297,20 @@ fn columns_of_v(set: &str) -> String {
 /// Most rows in one SQLite statement, and most arguments.
 const MAX_ROWS: usize = 256;
 const MAX_ARGUMENTS: usize = 2048;
-/// Most rows in one PostgreSQL insert (its arguments are arrays), and in
-/// one update or delete: those join their rows to the table, and past a
-/// few hundred rows the planner takes a scan of the whole table for
-/// cheaper than a lookup per row (measured: with 2,000, a rebuild spent a
-/// fifth of its time scanning).
+/// Most rows in one PostgreSQL statement (its arguments are arrays).
 const MAX_ARRAY_ROWS: usize = 10_000;
-const MAX_JOINED_ROWS: usize = 256;
+
+/// How PostgreSQL plans a transaction's writes: once per connection, not
+/// at every run (a custom plan parses each array argument a second time to
+/// count its rows: a tenth of the server's work in a rebuild), and always
+/// as a lookup by key per row. An update or delete joins its rows to the
+/// table, and a plan made while the table was small — a fresh install, a
+/// rebuild's start — would otherwise scan the whole table at every run
+/// once it is large (measured: half a rebuild's time). Local to the
+/// transaction: the dashboard's reads are planned as usual.
+const PLANS: &str = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), \
+     set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), \
+     set_config('enable_mergejoin', 'off', true)";
 
 /// One statement's worth of writes: a shape and its rows' arguments.
 type Statement = (&'static Shape, Vec<Vec<Value>>);
@@ -325,15 +338,18 @@ impl Writes {
     /// another transaction runs.
     pub(crate) fn statements(&mut self, dialect: Dialect) -> Result<Vec<Sql>, sqlx::Error> {
         let mut statements = Vec::new();
-        for (shape, rows) in self.plan()? {
+        let plan = self.plan()?;
+        if dialect == Dialect::Postgres && !plan.is_empty() {
+            statements.push(Sql {
+                text: PLANS.to_owned(),
+                args: Vec::new(),
+            });
+        }
+        for (shape, rows) in plan {
             match dialect {
                 Dialect::Sqlite => values_statements(shape, rows, &mut statements),
                 Dialect::Postgres => {
-                    let per_statement = match shape.kind {
-                        Kind::Insert { .. } => MAX_ARRAY_ROWS,
-                        Kind::Update { .. } | Kind::Delete { .. } => MAX_JOINED_ROWS,
-                    };
-                    for chunk in rows.chunks(per_statement) {
+                    for chunk in rows.chunks(MAX_ARRAY_ROWS) {
                         statements.push(array_statement(shape, chunk)?);
                     }
                 }
@@ -343,18 +359,25 @@ impl Writes {
     }
 
     /// The statements to send, in order: per layer, each shape with its
-    /// rows (in the order written).
+    /// rows (in the order written). An update that follows its row's
+    /// insert is folded into it where it can be (`fold`), so the row is
+    /// written once, as it ends up.
     fn plan(&mut self) -> Result<Vec<Statement>, sqlx::Error> {
         // Rows are told apart by a hash of their table and key, not the
         // key itself (no copy per write): two rows with one hash are only
-        // kept in order as if they were one, which is never wrong.
+        // kept in order as if they were one, which is never wrong. Folding
+        // compares the keys themselves.
         use std::hash::BuildHasher as _;
         let hasher = std::hash::RandomState::new();
-        let mut depth: HashMap<u64, usize> = HashMap::new();
+        struct Entry {
+            shape: &'static Shape,
+            args: Vec<Value>,
+            layer: usize,
+        }
+        let mut entries: Vec<Entry> = Vec::with_capacity(self.pending.len());
+        // A row's hash → its last entry, and how many layers it has.
+        let mut rows: HashMap<u64, (usize, usize)> = HashMap::new();
         let mut groups: HashMap<&'static str, usize> = HashMap::new();
-        // (layer, shape) → its rows; shapes keyed by address, as each is
-        // one static.
-        let mut layers: Vec<Vec<Statement>> = Vec::new();
         for (shape, args) in self.pending.drain(..) {
             if *groups.entry(shape.table).or_insert(shape.group) != shape.group {
                 return Err(sqlx::Error::Protocol(format!(
@@ -362,13 +385,33 @@ impl Writes {
                     shape.table
                 )));
             }
-            let layer = {
-                let d = depth
-                    .entry(hasher.hash_one((shape.table, &args[..shape.group])))
-                    .or_insert(0);
-                *d += 1;
-                *d - 1
+            let row = hasher.hash_one((shape.table, &args[..shape.group]));
+            let layer = match rows.get_mut(&row) {
+                Some((last, layers)) => {
+                    let prev = &mut entries[*last];
+                    if prev.shape.table == shape.table
+                        && prev.args[..shape.group] == args[..shape.group]
+                        && let Some(fold) = fold(prev.shape, shape)
+                    {
+                        fold.apply(&mut prev.args, &args);
+                        prev.shape = &fold.shape;
+                        continue;
+                    }
+                    *last = entries.len();
+                    *layers += 1;
+                    *layers - 1
+                }
+                None => {
+                    rows.insert(row, (entries.len(), 1));
+                    0
+                }
             };
+            entries.push(Entry { shape, args, layer });
+        }
+        // (layer, shape) → its rows; shapes keyed by address, as each is
+        // one static.
+        let mut layers: Vec<Vec<Statement>> = Vec::new();
+        for Entry { shape, args, layer } in entries {
             if layers.len() <= layer {
                 layers.resize_with(layer + 1, Vec::new);
             }
@@ -380,6 +423,162 @@ impl Writes {
         }
         Ok(layers.into_iter().flatten().collect())
     }
+}
+
+/// An update folded into an insert of its row: the insert, made to bring
+/// the values the update sets and to set them on conflict too, and where
+/// each of those values goes.
+///
+/// Inserting a row unless it is there, then setting some of its columns,
+/// is the same as inserting it with those columns' new values and, if it
+/// is there, setting them: `INSERT … ON CONFLICT (key) DO NOTHING` then
+/// `UPDATE … SET c = v` becomes `INSERT … (…, v) ON CONFLICT (key) DO
+/// UPDATE SET c = excluded.c`. A row registered and then reported on in
+/// one transaction — most of a rebuild's — is written once instead of
+/// twice.
+#[derive(Debug)]
+struct Fold {
+    shape: Shape,
+    /// (the folded insert's argument, the value the update gives it).
+    moves: Vec<(usize, Assigned)>,
+}
+
+#[derive(Debug)]
+enum Assigned {
+    /// The update's argument at this index.
+    Argument(usize),
+    Literal(Value),
+}
+
+impl Fold {
+    fn apply(&self, row: &mut Vec<Value>, update: &[Value]) {
+        // Columns the insert did not have are each given by a move.
+        row.resize(self.shape.arity, Value::Int(0));
+        for (at, value) in &self.moves {
+            row[*at] = match value {
+                Assigned::Argument(i) => update[*i].clone(),
+                Assigned::Literal(v) => v.clone(),
+            };
+        }
+    }
+}
+
+/// `update` folded into `insert`, or `None` where it cannot be: the insert
+/// must do nothing on a conflict of its row's key (or be such an insert
+/// with updates folded in already), and the update must set columns other
+/// than the key to its arguments or to plain literals.
+///
+/// Folds are made once per pair of shapes and kept for the life of the
+/// process: the shapes are statics, and so are the folds of them, so there
+/// are only ever a handful.
+fn fold(insert: &'static Shape, update: &'static Shape) -> Option<&'static Fold> {
+    use std::sync::{LazyLock, Mutex, PoisonError};
+    type Folds = HashMap<(usize, usize), Option<&'static Fold>>;
+    static FOLDS: LazyLock<Mutex<Folds>> = LazyLock::new(Mutex::default);
+    if !matches!(insert.kind, Kind::Insert { .. }) || !matches!(update.kind, Kind::Update { .. }) {
+        return None;
+    }
+    let pair = (
+        std::ptr::from_ref(insert) as usize,
+        std::ptr::from_ref(update) as usize,
+    );
+    *FOLDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(pair)
+        .or_insert_with(|| make_fold(insert, update).map(|f| &*Box::leak(Box::new(f))))
+}
+
+fn make_fold(insert: &Shape, update: &Shape) -> Option<Fold> {
+    let (Kind::Insert { columns, tail }, Kind::Update { key, set }) = (&insert.kind, &update.kind)
+    else {
+        return None;
+    };
+    if insert.table != update.table || columns.get(..key.len())? != *key {
+        return None;
+    }
+    let key_list = key.join(", ");
+    if insert.sets_on_conflict.is_empty()
+        && tail.split_whitespace().collect::<Vec<_>>().join(" ")
+            != format!("ON CONFLICT ({key_list}) DO NOTHING")
+    {
+        return None;
+    }
+    let mut columns: Vec<&'static str> = columns.to_vec();
+    let mut sets: Vec<&'static str> = insert.sets_on_conflict.to_vec();
+    let mut moves = Vec::new();
+    for (column, value) in assignments(set, update.arity)? {
+        if key.contains(&column) {
+            return None;
+        }
+        let at = columns
+            .iter()
+            .position(|c| *c == column)
+            .unwrap_or_else(|| {
+                columns.push(column);
+                columns.len() - 1
+            });
+        if !sets.contains(&column) {
+            sets.push(column);
+        }
+        moves.push((at, value));
+    }
+    let tail = format!(
+        "ON CONFLICT ({key_list}) DO UPDATE SET {}",
+        sets.iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let arity = columns.len();
+    Some(Fold {
+        shape: Shape {
+            table: insert.table,
+            kind: Kind::Insert {
+                columns: Box::leak(columns.into_boxed_slice()),
+                tail: Box::leak(tail.into_boxed_str()),
+            },
+            group: insert.group,
+            arity,
+            sets_on_conflict: Box::leak(sets.into_boxed_slice()),
+        },
+        moves,
+    })
+}
+
+/// The columns an update's `set` gives and what it gives each, if every
+/// one is `column = $n` or `column = <integer or 'text'>`; `None` for
+/// anything else (an expression, a column's own value).
+fn assignments(set: &'static str, arity: usize) -> Option<Vec<(&'static str, Assigned)>> {
+    set.split(',')
+        .map(|piece| {
+            let (column, value) = piece.split_once('=')?;
+            let (column, value) = (column.trim(), value.trim());
+            if column.is_empty()
+                || !column
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return None;
+            }
+            let assigned = if let Some(n) = value.strip_prefix('$') {
+                let n: usize = n.parse().ok()?;
+                if n == 0 || n > arity {
+                    return None;
+                }
+                Assigned::Argument(n - 1)
+            } else if let Ok(i) = value.parse::<i64>() {
+                Assigned::Literal(Value::Int(i))
+            } else {
+                let text = value.strip_prefix('\'')?.strip_suffix('\'')?;
+                if text.contains('\'') {
+                    return None;
+                }
+                Assigned::Literal(Value::Text(text.to_owned()))
+            };
+            Some((column, assigned))
+        })
+        .collect()
 }
 
 /// Which database the statements are for.
@@ -571,6 +770,208 @@ mod tests {
         let third = &plan[3].1[0];
         assert_eq!(third[1], Value::Int(3), "the row's last write comes last");
         assert!(w.pending.is_empty());
+    }
+
+    static REGISTER: Shape = Shape::insert("f", &["k", "a", "b"], 1, "ON CONFLICT (k)  DO NOTHING");
+    static SET_B: Shape = Shape::update("f", &["k"], 2, "b = $2");
+    static SET_C: Shape = Shape::update("f", &["k"], 2, "c = $2, b = 7, d = 'done'");
+    static ADD_B: Shape = Shape::update("f", &["k"], 2, "b = b + $2");
+    static SET_KEY: Shape = Shape::update("f", &["k"], 2, "k = $2");
+
+    fn folds_of(writes: &[(&'static Shape, Vec<Value>)]) -> Vec<(String, Vec<Vec<Value>>)> {
+        let mut w = Writes::default();
+        for (shape, args) in writes {
+            w.push(shape, args.clone());
+        }
+        w.plan()
+            .expect("one grouping per table")
+            .into_iter()
+            .map(|(shape, rows)| (shape.sql(1), rows))
+            .collect()
+    }
+
+    #[test]
+    fn updates_fold_into_their_rows_insert() {
+        let plan = folds_of(&[
+            (&REGISTER, vec!["x".into(), "a".into(), 0.into()]),
+            (&SET_B, vec!["x".into(), 5.into()]),
+            (&SET_C, vec!["x".into(), "c".into()]),
+            (&REGISTER, vec!["y".into(), "a".into(), 0.into()]),
+            (&SET_B, vec!["y".into(), 6.into()]),
+        ]);
+        assert_eq!(
+            plan,
+            vec![
+                (
+                    "INSERT INTO f (k, a, b, c, d) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (k) DO UPDATE SET b = excluded.b, c = excluded.c, d = excluded.d"
+                        .to_owned(),
+                    vec![vec![
+                        "x".into(),
+                        "a".into(),
+                        7.into(),
+                        "c".into(),
+                        "done".into()
+                    ]],
+                ),
+                (
+                    "INSERT INTO f (k, a, b) VALUES (?, ?, ?) \
+                     ON CONFLICT (k) DO UPDATE SET b = excluded.b"
+                        .to_owned(),
+                    vec![vec!["y".into(), "a".into(), 6.into()]],
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_cannot_fold_stays_in_order() {
+        // An expression of the row's own value, the key itself, an insert
+        // that updates on conflict, an update before the insert.
+        let plan = folds_of(&[
+            (&REGISTER, vec!["x".into(), "a".into(), 0.into()]),
+            (&ADD_B, vec!["x".into(), 5.into()]),
+            (&SET_B, vec!["x".into(), 6.into()]),
+            (&SET_B, vec!["y".into(), 1.into()]),
+            (&REGISTER, vec!["y".into(), "a".into(), 0.into()]),
+            (&REGISTER, vec!["z".into(), "a".into(), 0.into()]),
+            (&SET_KEY, vec!["z".into(), "w".into()]),
+            (&INSERT, vec!["a".into(), "1".into()]),
+        ]);
+        let shown: Vec<(String, usize)> = plan
+            .iter()
+            .map(|(sql, rows)| (sql.clone(), rows.len()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (REGISTER.sql(1), 2),
+                (SET_B.sql(1), 1),
+                (INSERT.sql(1), 1),
+                (ADD_B.sql(1), 1),
+                (REGISTER.sql(1), 1),
+                (SET_KEY.sql(1), 1),
+                (SET_B.sql(1), 1),
+            ]
+        );
+    }
+
+    /// Writes `writes` into a new table `f`, in one transaction or one
+    /// transaction each; returns the rows.
+    async fn rows_after(
+        pool: &sqlx::AnyPool,
+        writes: &[(&'static Shape, Vec<Value>)],
+        together: bool,
+    ) -> Vec<(
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    )> {
+        use sqlx::Executor as _;
+        pool.execute("CREATE TABLE f (k TEXT PRIMARY KEY, a TEXT, b BIGINT, c TEXT, d TEXT)")
+            .await
+            .expect("table");
+        pool.execute("INSERT INTO f (k, a, b) VALUES ('there', 'old', 1)")
+            .await
+            .expect("a row already there");
+        let dialect = Dialect::of(&pool.acquire().await.expect("connection"));
+        let batches: Vec<&[(&'static Shape, Vec<Value>)]> = if together {
+            vec![writes]
+        } else {
+            writes.chunks(1).collect()
+        };
+        for batch in batches {
+            let mut w = Writes::default();
+            for (shape, args) in batch {
+                w.push(shape, args.clone());
+            }
+            let mut tx = pool.begin().await.expect("begin");
+            run(&mut tx, w.statements(dialect).expect("statements"))
+                .await
+                .expect("the writes run");
+            tx.commit().await.expect("commit");
+        }
+        sqlx::query_as("SELECT k, a, b, c, d FROM f ORDER BY k")
+            .fetch_all(pool)
+            .await
+            .expect("rows")
+    }
+
+    #[tokio::test]
+    async fn folded_writes_leave_the_rows_that_writes_one_at_a_time_leave() {
+        sqlx::any::install_default_drivers();
+        let writes: Vec<(&'static Shape, Vec<Value>)> = vec![
+            // A row already there: its insert does nothing, the update sets.
+            (&REGISTER, vec!["there".into(), "new".into(), 0.into()]),
+            (&SET_C, vec!["there".into(), "c".into()]),
+            (&REGISTER, vec!["x".into(), "a".into(), 0.into()]),
+            (&SET_B, vec!["x".into(), 5.into()]),
+            (&SET_C, vec!["x".into(), "c".into()]),
+            (&SET_B, vec!["x".into(), 9.into()]),
+            (&REGISTER, vec!["y".into(), "a".into(), 2.into()]),
+            (&ADD_B, vec!["y".into(), 3.into()]),
+            (&SET_B, vec!["y".into(), 4.into()]),
+            // Registered twice: the second insert does nothing.
+            (&REGISTER, vec!["z".into(), "first".into(), 0.into()]),
+            (&SET_B, vec!["z".into(), 1.into()]),
+            (&REGISTER, vec!["z".into(), "second".into(), 0.into()]),
+            (&SET_B, vec!["z".into(), 2.into()]),
+        ];
+        let schema = hongxin_testkit::pg::fresh_schema();
+        let postgres = sqlx::AnyPool::connect(&format!(
+            "{}?options=-c%20search_path%3D{schema}",
+            hongxin_testkit::pg::url()
+        ))
+        .await
+        .expect("the test PostgreSQL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&postgres)
+            .await
+            .expect("schema");
+        // One connection: each of an in-memory database's is a database.
+        let sqlite = || {
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect("sqlite::memory:")
+        };
+        let one_at_a_time = rows_after(&sqlite().await.expect("SQLite"), &writes, false).await;
+        assert_eq!(
+            one_at_a_time,
+            vec![
+                (
+                    "there".into(),
+                    Some("old".into()),
+                    Some(7),
+                    Some("c".into()),
+                    Some("done".into())
+                ),
+                (
+                    "x".into(),
+                    Some("a".into()),
+                    Some(9),
+                    Some("c".into()),
+                    Some("done".into())
+                ),
+                ("y".into(), Some("a".into()), Some(4), None, None),
+                ("z".into(), Some("first".into()), Some(2), None, None),
+            ]
+        );
+        assert_eq!(
+            rows_after(&sqlite().await.expect("SQLite"), &writes, true).await,
+            one_at_a_time,
+            "SQLite"
+        );
+        assert_eq!(
+            rows_after(&postgres, &writes, true).await,
+            one_at_a_time,
+            "PostgreSQL"
+        );
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&postgres)
+            .await
+            .expect("drop schema");
     }
 
     #[test]
