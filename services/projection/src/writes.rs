@@ -249,7 +249,16 @@ fn array_of(rows: &[Vec<Value>], a: usize) -> Option<(String, &'static str)> {
         Value::Text(_) => "text",
         Value::Int(_) => "bigint",
     };
-    let mut literal = String::from("{");
+    // Sized for the rows as they are, so it is not copied as it grows.
+    let size: usize = rows
+        .iter()
+        .map(|row| match row.get(a) {
+            Some(Value::Text(t)) => t.len() + 3,
+            _ => 21,
+        })
+        .sum();
+    let mut literal = String::with_capacity(size + 2);
+    literal.push('{');
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             literal.push(',');
@@ -257,12 +266,15 @@ fn array_of(rows: &[Vec<Value>], a: usize) -> Option<(String, &'static str)> {
         match row.get(a)? {
             Value::Text(t) if kind == "text" => {
                 literal.push('"');
-                for c in t.chars() {
-                    if c == '"' || c == '\\' {
-                        literal.push('\\');
-                    }
-                    literal.push(c);
+                // Most text has nothing to escape: taken whole.
+                let mut rest = t.as_str();
+                while let Some(at) = rest.find(['"', '\\']) {
+                    literal.push_str(&rest[..at]);
+                    literal.push('\\');
+                    literal.push_str(&rest[at..=at]);
+                    rest = &rest[at + 1..];
                 }
+                literal.push_str(rest);
                 literal.push('"');
             }
             Value::Int(n) if kind == "bigint" => {
