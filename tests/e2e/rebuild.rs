@@ -227,9 +227,7 @@ async fn an_event_type_the_contract_does_not_know_is_reported_not_dropped() {
 
 #[tokio::test]
 async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_databases() {
-    use hongxin_eventstore::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, StreamId};
     use hongxin_proto::organization::v1 as org;
-    use prost::Message as _;
 
     // Names with what array literals, SQL strings and JSON quote.
     let names = [
@@ -247,26 +245,12 @@ async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_database
     let mut ids = Vec::new();
     for name in names {
         let id = Uuid::now_v7();
-        let event = NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type: "CommunityRegistered".into(),
-            schema_version: 1,
-            payload: org::CommunityRegistered {
-                community_id: id.to_string(),
-                name: name.to_owned(),
-                subdistrict: name.to_owned(),
-            }
-            .encode_to_vec(),
-            metadata: EventMetadata::new("test", chrono::Utc::now()),
+        let payload = org::CommunityRegistered {
+            community_id: id.to_string(),
+            name: name.to_owned(),
+            subdistrict: name.to_owned(),
         };
-        store
-            .append(AppendRequest::new(
-                StreamId::new("community", id),
-                ExpectedVersion::NoStream,
-                vec![event],
-            ))
-            .await
-            .expect("append");
+        append_first(&store, "community", id, "CommunityRegistered", &payload).await;
         ids.push(id.to_string());
     }
     let want: Vec<(String, String, String)> = ids
@@ -289,11 +273,9 @@ async fn text_of_any_kind_is_kept_as_written_in_one_transaction_on_both_database
 async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_their_whole_history()
 {
     use hongxin_domain::{CommandContext, RetryPolicy};
-    use hongxin_eventstore::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, StreamId};
     use hongxin_pipeline::candidate::{Application, CandidateDecider, Command, Step};
     use hongxin_pipeline::rules::RuleSet;
     use hongxin_proto::pipeline::v1 as pipeline;
-    use prost::Message as _;
 
     let dir = tempfile::tempdir().expect("dir");
     let store = EventStore::open(&StoreConfig::Sqlite {
@@ -311,26 +293,12 @@ async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_t
         async move {
             for _ in 0..n {
                 let id = Uuid::now_v7();
-                let event = NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: "PostPublished".into(),
-                    schema_version: 1,
-                    payload: pipeline::PostPublished {
-                        post_id: id.to_string(),
-                        published_on: "2023-01-01".into(),
-                        ..Default::default()
-                    }
-                    .encode_to_vec(),
-                    metadata: EventMetadata::new("test", chrono::Utc::now()),
+                let payload = pipeline::PostPublished {
+                    post_id: id.to_string(),
+                    published_on: "2023-01-01".into(),
+                    ..Default::default()
                 };
-                store
-                    .append(AppendRequest::new(
-                        StreamId::new("post", id),
-                        ExpectedVersion::NoStream,
-                        vec![event],
-                    ))
-                    .await
-                    .expect("post");
+                append_first(&store, "post", id, "PostPublished", &payload).await;
             }
         }
     };
@@ -415,6 +383,32 @@ async fn candidates_whose_events_span_a_rebuilds_batches_get_the_next_steps_of_t
         rebuilt_rows(&store, "pipeline", dir.path(), sql).await;
     assert_eq!(sqlite, want, "SQLite");
     assert_eq!(postgres, want, "PostgreSQL");
+}
+
+/// Appends `payload` as the first event of a new `kind` stream of `id`.
+async fn append_first(
+    store: &EventStore,
+    kind: &str,
+    id: Uuid,
+    event_type: &str,
+    payload: &impl prost::Message,
+) {
+    use hongxin_eventstore::{AppendRequest, EventMetadata, ExpectedVersion, NewEvent, StreamId};
+    let event = NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        payload: payload.encode_to_vec(),
+        metadata: EventMetadata::new("test", chrono::Utc::now()),
+    };
+    store
+        .append(AppendRequest::new(
+            StreamId::new(kind, id),
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
+        .await
+        .expect("append");
 }
 
 /// What `sql` reads from the read models in the SQLite file at `path`.
