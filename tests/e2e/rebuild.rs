@@ -123,6 +123,20 @@ async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_
         figures(&Projection::open(&clean).await.expect("clean")).await,
         after
     );
+    // The indexes dropped while loading are back, on both.
+    let fresh = dir.path().join("fresh.db");
+    Projection::open(&ProjectionDb::Sqlite {
+        path: fresh.clone(),
+    })
+    .await
+    .expect("fresh read models");
+    let want = sqlite_indexes(&fresh).await;
+    assert!(want.iter().any(|i| i.starts_with("audit_trail_")), "{want:?}");
+    assert_eq!(sqlite_indexes(&dir.path().join("clean.db")).await, want);
+    assert_eq!(
+        sqlite_indexes(&dir.path().join("projection.db.rebuild")).await,
+        want
+    );
 
     // The swap survives a restart.
     shutdown.trigger();
@@ -173,6 +187,17 @@ async fn a_rebuild_from_jetstream_equals_the_incremental_read_models() {
         .expect("rebuild");
     assert_eq!(report.positions.get("organization"), Some(&30));
     assert_eq!(figures(&projection).await, before);
+    // The indexes dropped while loading are back.
+    let fresh = format!("{schema}_f");
+    Projection::open(&ProjectionDb::Postgres {
+        url: hongxin_testkit::pg::url(),
+        schema: fresh.clone(),
+    })
+    .await
+    .expect("fresh read models");
+    let want = postgres_indexes(&fresh).await;
+    assert!(want.iter().any(|i| i.starts_with("audit_trail_")), "{want:?}");
+    assert_eq!(postgres_indexes(&format!("{schema}_p")).await, want);
     // Live deliveries go on into the rebuilt read models.
     register(&handler, Industry::Express, 2).await;
     wait_applied(&projection, 32).await;
@@ -409,6 +434,34 @@ async fn append_first(
         ))
         .await
         .expect("append");
+}
+
+/// The names of the indexes of the SQLite read models at `path`.
+async fn sqlite_indexes(path: &std::path::Path) -> Vec<String> {
+    sqlite_rows::<(String,)>(
+        path,
+        "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
+    )
+    .await
+    .into_iter()
+    .map(|(name,)| name)
+    .collect()
+}
+
+/// The names of the indexes of the PostgreSQL read models in `schema`.
+async fn postgres_indexes(schema: &str) -> Vec<String> {
+    let pool = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
+        .await
+        .expect("PostgreSQL");
+    let names = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname",
+    )
+    .bind(schema)
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+    pool.close().await;
+    names
 }
 
 /// What `sql` reads from the read models in the SQLite file at `path`.

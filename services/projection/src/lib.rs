@@ -290,12 +290,16 @@ impl Projection {
         let side = beside(&serving, &base);
         rebuild::reset(&side).await?;
         let pool = connect_as(&side, Durability::WhenSettled).await?;
+        let deferred = rebuild::Deferred::drop_from(&pool, &side).await?;
         let mut cursors: Vec<rebuild::Cursor> =
             sources.into_iter().map(rebuild::Cursor::new).collect();
         let mut report = RebuildReport::default();
         for cursor in &mut cursors {
             report.events += cursor.catch_up(&pool).await?;
         }
+        // Before live deliveries are held: what comes since goes into the
+        // indexes as it is applied.
+        deferred.restore(&pool).await?;
         let guard = self.applying.lock().await;
         for cursor in &mut cursors {
             report.events += cursor.catch_up(&pool).await?;
