@@ -148,6 +148,40 @@ impl Shape {
         }
     }
 
+    /// Whether this is an insert of rows unless they are there:
+    /// `ON CONFLICT (key) DO NOTHING`, the key being the columns that name
+    /// the row.
+    fn inserts_unless_there(&self) -> bool {
+        let Kind::Insert { columns, tail } = &self.kind else {
+            return false;
+        };
+        self.sets_on_conflict.is_empty()
+            && columns.len() >= self.group
+            && tail.split_whitespace().collect::<Vec<_>>().join(" ")
+                == format!("ON CONFLICT ({}) DO NOTHING", columns[..self.group].join(", "))
+    }
+
+    /// For an insert that sets columns from the row it brings if its row
+    /// is there — `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …`, the
+    /// key being the columns that name the row — those columns.
+    fn upserts(&self) -> Option<Vec<&str>> {
+        let Kind::Insert { columns, tail } = &self.kind else {
+            return None;
+        };
+        let tail = tail.split_whitespace().collect::<Vec<_>>().join(" ");
+        let sets = tail.strip_prefix(&format!(
+            "ON CONFLICT ({}) DO UPDATE SET ",
+            columns.get(..self.group)?.join(", ")
+        ))?;
+        sets.split(", ")
+            .map(|set| {
+                let (column, value) = set.split_once(" = ")?;
+                let column = columns.iter().find(|c| **c == column)?;
+                (value.strip_prefix("excluded.")? == *column).then_some(*column)
+            })
+            .collect()
+    }
+
     /// The statement for `rows` rows with anonymous placeholders (`?`),
     /// for SQLite: it finds a numbered parameter by a linear search through
     /// the named ones, and sqlx asks for each parameter's name, so binding
@@ -216,6 +250,50 @@ impl Shape {
         let unnest = format!("unnest({})", arrays.join(", "));
         let table = self.table;
         match &self.kind {
+            Kind::Insert { columns, .. } if self.inserts_unless_there() => {
+                // What `ON CONFLICT (key) DO NOTHING` means, without its
+                // speculative insertion, which doubled the server's work
+                // per row (measured: 1,000,000 audit rows, 4.5 s against
+                // 2.6 s). The key is unique among a statement's rows
+                // (`plan`), and the read models have one writer; were there
+                // another, a row it added meanwhile fails the transaction,
+                // which is tried again, rather than being lost.
+                let list = columns.join(", ");
+                let matches: Vec<String> = columns[..self.group]
+                    .iter()
+                    .map(|k| format!("there.{k} = v.{k}"))
+                    .collect();
+                format!(
+                    "INSERT INTO {table} ({list}) SELECT * FROM {unnest} AS v({list}) \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} AS there WHERE {})",
+                    matches.join(" AND ")
+                )
+            }
+            Kind::Insert { columns, .. } if let Some(sets) = self.upserts() => {
+                // `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …` the
+                // same way: the rows there are updated, the others
+                // inserted, both seeing the table as it was before the
+                // statement.
+                let list = columns.join(", ");
+                let matches: Vec<String> = columns[..self.group]
+                    .iter()
+                    .map(|k| format!("{table}.{k} = v.{k}"))
+                    .collect();
+                let there: Vec<String> = columns[..self.group]
+                    .iter()
+                    .map(|k| format!("there.{k} = v.{k}"))
+                    .collect();
+                let sets: Vec<String> = sets.iter().map(|c| format!("{c} = v.{c}")).collect();
+                format!(
+                    "WITH v AS (SELECT * FROM {unnest} AS v({list})), \
+                     updated AS (UPDATE {table} SET {} FROM v WHERE {}) \
+                     INSERT INTO {table} ({list}) SELECT * FROM v \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} AS there WHERE {})",
+                    sets.join(", "),
+                    matches.join(" AND "),
+                    there.join(" AND ")
+                )
+            }
             Kind::Insert { columns, tail } => format!(
                 "INSERT INTO {table} ({}) SELECT * FROM {unnest} {tail}",
                 columns.join(", ")
@@ -502,7 +580,7 @@ fn fold(insert: &'static Shape, update: &'static Shape) -> Option<&'static Fold>
 }
 
 fn make_fold(insert: &Shape, update: &Shape) -> Option<Fold> {
-    let (Kind::Insert { columns, tail }, Kind::Update { key, set }) = (&insert.kind, &update.kind)
+    let (Kind::Insert { columns, .. }, Kind::Update { key, set }) = (&insert.kind, &update.kind)
     else {
         return None;
     };
@@ -510,10 +588,7 @@ fn make_fold(insert: &Shape, update: &Shape) -> Option<Fold> {
         return None;
     }
     let key_list = key.join(", ");
-    if insert.sets_on_conflict.is_empty()
-        && tail.split_whitespace().collect::<Vec<_>>().join(" ")
-            != format!("ON CONFLICT ({key_list}) DO NOTHING")
-    {
+    if insert.sets_on_conflict.is_empty() && !insert.inserts_unless_there() {
         return None;
     }
     let mut columns: Vec<&'static str> = columns.to_vec();
@@ -718,15 +793,33 @@ mod tests {
     #[test]
     fn statements_of_arrays() {
         assert_eq!(
-            INSERT.array_sql(&["text", "text"]),
-            "INSERT INTO t (k, a) SELECT * FROM unnest($1::text[], $2::text[]) \
-             ON CONFLICT (k) DO UPDATE SET a = excluded.a"
-        );
-        assert_eq!(
             UPDATE.array_sql(&["text", "bigint", "text"]),
             "UPDATE t SET a = a + v.column2, b = CASE WHEN v.column3 <> '' THEN v.column3 ELSE b END \
              FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(column1, column2, column3) \
              WHERE t.k = v.column1"
+        );
+        assert_eq!(
+            REGISTER.array_sql(&["text", "text", "bigint"]),
+            "INSERT INTO f (k, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
+             AS v(k, a, b) WHERE NOT EXISTS (SELECT 1 FROM f AS there WHERE there.k = v.k)"
+        );
+        assert_eq!(
+            INSERT.array_sql(&["text", "text"]),
+            "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(k, a)), \
+             updated AS (UPDATE t SET a = v.a FROM v WHERE t.k = v.k) \
+             INSERT INTO t (k, a) SELECT * FROM v \
+             WHERE NOT EXISTS (SELECT 1 FROM t AS there WHERE there.k = v.k)"
+        );
+        static ADD: Shape = Shape::insert(
+            "t",
+            &["k", "a"],
+            1,
+            "ON CONFLICT (k) DO UPDATE SET a = t.a + excluded.a",
+        );
+        assert_eq!(
+            ADD.array_sql(&["text", "bigint"]),
+            "INSERT INTO t (k, a) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+             ON CONFLICT (k) DO UPDATE SET a = t.a + excluded.a"
         );
         assert_eq!(
             DELETE_PAIR.array_sql(&["text", "text"]),
@@ -930,6 +1023,9 @@ mod tests {
             (&SET_B, vec!["z".into(), 1.into()]),
             (&REGISTER, vec!["z".into(), "second".into(), 0.into()]),
             (&SET_B, vec!["z".into(), 2.into()]),
+            // Inserts alone: a new row, and one already written.
+            (&REGISTER, vec!["w".into(), "late".into(), 0.into()]),
+            (&REGISTER, vec!["y".into(), "again".into(), 0.into()]),
         ];
         let schema = hongxin_testkit::pg::fresh_schema();
         let postgres = sqlx::AnyPool::connect(&format!(
@@ -959,6 +1055,7 @@ mod tests {
                     Some("c".into()),
                     Some("done".into())
                 ),
+                ("w".into(), Some("late".into()), Some(0), None, None),
                 (
                     "x".into(),
                     Some("a".into()),
