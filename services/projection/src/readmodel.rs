@@ -199,7 +199,10 @@ static AUDIT: Shape = Shape::insert(
         "recorded_at",
     ],
     2,
-    "ON CONFLICT (context, global_position) DO NOTHING",
+    // No conflict to look for: a batch holds each position once, after its
+    // checkpoint, which moves in the same transaction. A second row for a
+    // position would mean two writers, and fails the transaction.
+    "",
 );
 static COUNT: Shape = Shape::insert(
     "event_counts",
