@@ -354,6 +354,10 @@ fn prost_encode(m: &hongxin_bus::EventEnvelope) -> Vec<u8> {
     m.encode_to_vec()
 }
 
+/// See the workspace's `Cargo.toml` for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -90,6 +90,10 @@ pub(crate) enum Service {
     Integration,
 }
 
+/// See the workspace's `Cargo.toml` for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Several TLS backends are compiled in; the process uses one.
