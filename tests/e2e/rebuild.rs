@@ -131,7 +131,10 @@ async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_
     .await
     .expect("fresh read models");
     let want = sqlite_indexes(&fresh).await;
-    assert!(want.iter().any(|i| i.starts_with("audit_trail_")), "{want:?}");
+    assert!(
+        want.iter().any(|i| i.starts_with("audit_trail_")),
+        "{want:?}"
+    );
     assert_eq!(sqlite_indexes(&dir.path().join("clean.db")).await, want);
     assert_eq!(
         sqlite_indexes(&dir.path().join("projection.db.rebuild")).await,
@@ -196,7 +199,10 @@ async fn a_rebuild_from_jetstream_equals_the_incremental_read_models() {
     .await
     .expect("fresh read models");
     let want = postgres_indexes(&fresh).await;
-    assert!(want.iter().any(|i| i.starts_with("audit_trail_")), "{want:?}");
+    assert!(
+        want.iter().any(|i| i.starts_with("audit_trail_")),
+        "{want:?}"
+    );
     assert_eq!(postgres_indexes(&format!("{schema}_p")).await, want);
     // Live deliveries go on into the rebuilt read models.
     register(&handler, Industry::Express, 2).await;

@@ -158,7 +158,10 @@ impl Shape {
         self.sets_on_conflict.is_empty()
             && columns.len() >= self.group
             && tail.split_whitespace().collect::<Vec<_>>().join(" ")
-                == format!("ON CONFLICT ({}) DO NOTHING", columns[..self.group].join(", "))
+                == format!(
+                    "ON CONFLICT ({}) DO NOTHING",
+                    columns[..self.group].join(", ")
+                )
     }
 
     /// For an insert that sets columns from the row it brings if its row
