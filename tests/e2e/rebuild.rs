@@ -124,22 +124,12 @@ async fn a_rebuild_from_the_store_while_events_flow_equals_the_incremental_read_
         after
     );
     // The indexes dropped while loading are back, on both.
-    let fresh = dir.path().join("fresh.db");
-    Projection::open(&ProjectionDb::Sqlite {
-        path: fresh.clone(),
-    })
-    .await
-    .expect("fresh read models");
-    let want = sqlite_indexes(&fresh).await;
-    assert!(
-        want.iter().any(|i| i.starts_with("audit_trail_")),
-        "{want:?}"
-    );
-    assert_eq!(sqlite_indexes(&dir.path().join("clean.db")).await, want);
-    assert_eq!(
-        sqlite_indexes(&dir.path().join("projection.db.rebuild")).await,
-        want
-    );
+    let sqlite = |name: &str| ProjectionDb::Sqlite {
+        path: dir.path().join(name),
+    };
+    let want = fresh_indexes(&sqlite("fresh.db")).await;
+    assert_eq!(indexes(&sqlite("clean.db")).await, want);
+    assert_eq!(indexes(&sqlite("projection.db.rebuild")).await, want);
 
     // The swap survives a restart.
     shutdown.trigger();
@@ -191,19 +181,12 @@ async fn a_rebuild_from_jetstream_equals_the_incremental_read_models() {
     assert_eq!(report.positions.get("organization"), Some(&30));
     assert_eq!(figures(&projection).await, before);
     // The indexes dropped while loading are back.
-    let fresh = format!("{schema}_f");
-    Projection::open(&ProjectionDb::Postgres {
+    let postgres = |suffix: &str| ProjectionDb::Postgres {
         url: hongxin_testkit::pg::url(),
-        schema: fresh.clone(),
-    })
-    .await
-    .expect("fresh read models");
-    let want = postgres_indexes(&fresh).await;
-    assert!(
-        want.iter().any(|i| i.starts_with("audit_trail_")),
-        "{want:?}"
-    );
-    assert_eq!(postgres_indexes(&format!("{schema}_p")).await, want);
+        schema: format!("{schema}_{suffix}"),
+    };
+    let want = fresh_indexes(&postgres("f")).await;
+    assert_eq!(indexes(&postgres("p")).await, want);
     // Live deliveries go on into the rebuilt read models.
     register(&handler, Industry::Express, 2).await;
     wait_applied(&projection, 32).await;
@@ -442,31 +425,41 @@ async fn append_first(
         .expect("append");
 }
 
-/// The names of the indexes of the SQLite read models at `path`.
-async fn sqlite_indexes(path: &std::path::Path) -> Vec<String> {
-    sqlite_rows::<(String,)>(
-        path,
-        "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
-    )
-    .await
-    .into_iter()
-    .map(|(name,)| name)
-    .collect()
+/// The names of the indexes of the read models in `db`.
+async fn indexes(db: &ProjectionDb) -> Vec<String> {
+    match db {
+        ProjectionDb::Sqlite { path } => sqlite_rows::<(String,)>(
+            path,
+            "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
+        )
+        .await
+        .into_iter()
+        .map(|(name,)| name)
+        .collect(),
+        ProjectionDb::Postgres { url, schema } => {
+            let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
+            let names = sqlx::query_scalar(
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname",
+            )
+            .bind(schema)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+            pool.close().await;
+            names
+        }
+    }
 }
 
-/// The names of the indexes of the PostgreSQL read models in `schema`.
-async fn postgres_indexes(schema: &str) -> Vec<String> {
-    let pool = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
-        .await
-        .expect("PostgreSQL");
-    let names = sqlx::query_scalar(
-        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname",
-    )
-    .bind(schema)
-    .fetch_all(&pool)
-    .await
-    .expect("indexes");
-    pool.close().await;
+/// The names of the indexes of read models migrated afresh into `db`,
+/// the audit trail's among them.
+async fn fresh_indexes(db: &ProjectionDb) -> Vec<String> {
+    Projection::open(db).await.expect("fresh read models");
+    let names = indexes(db).await;
+    assert!(
+        names.iter().any(|i| i.starts_with("audit_trail_")),
+        "{names:?}"
+    );
     names
 }
 

@@ -148,41 +148,56 @@ impl Shape {
         }
     }
 
+    /// For an insert with a conflict clause on the columns that name the
+    /// row, what it does then, its spaces made single: `DO NOTHING`,
+    /// `DO UPDATE SET …`.
+    fn on_own_key_conflict(&self) -> Option<String> {
+        let Kind::Insert { columns, tail } = &self.kind else {
+            return None;
+        };
+        let tail = tail.split_whitespace().collect::<Vec<_>>().join(" ");
+        let clause = format!("ON CONFLICT ({}) ", columns.get(..self.group)?.join(", "));
+        tail.strip_prefix(&clause).map(str::to_owned)
+    }
+
     /// Whether this is an insert of rows unless they are there:
     /// `ON CONFLICT (key) DO NOTHING`, the key being the columns that name
     /// the row.
     fn inserts_unless_there(&self) -> bool {
-        let Kind::Insert { columns, tail } = &self.kind else {
-            return false;
-        };
         self.sets_on_conflict.is_empty()
-            && columns.len() >= self.group
-            && tail.split_whitespace().collect::<Vec<_>>().join(" ")
-                == format!(
-                    "ON CONFLICT ({}) DO NOTHING",
-                    columns[..self.group].join(", ")
-                )
+            && self.on_own_key_conflict().as_deref() == Some("DO NOTHING")
     }
 
     /// For an insert that sets columns from the row it brings if its row
     /// is there — `ON CONFLICT (key) DO UPDATE SET c = excluded.c, …`, the
     /// key being the columns that name the row — those columns.
-    fn upserts(&self) -> Option<Vec<&str>> {
-        let Kind::Insert { columns, tail } = &self.kind else {
+    fn upserts(&self) -> Option<Vec<&'static str>> {
+        let Kind::Insert { columns, .. } = &self.kind else {
             return None;
         };
-        let tail = tail.split_whitespace().collect::<Vec<_>>().join(" ");
-        let sets = tail.strip_prefix(&format!(
-            "ON CONFLICT ({}) DO UPDATE SET ",
-            columns.get(..self.group)?.join(", ")
-        ))?;
-        sets.split(", ")
+        let action = self.on_own_key_conflict()?;
+        action
+            .strip_prefix("DO UPDATE SET ")?
+            .split(", ")
             .map(|set| {
                 let (column, value) = set.split_once(" = ")?;
                 let column = columns.iter().find(|c| **c == column)?;
                 (value.strip_prefix("excluded.")? == *column).then_some(*column)
             })
             .collect()
+    }
+
+    /// `NOT EXISTS (…)`: no row of the table has the key of `v`'s row.
+    fn not_there(&self, columns: &[&str]) -> String {
+        let matches: Vec<String> = columns[..self.group]
+            .iter()
+            .map(|k| format!("there.{k} = v.{k}"))
+            .collect();
+        format!(
+            "NOT EXISTS (SELECT 1 FROM {} AS there WHERE {})",
+            self.table,
+            matches.join(" AND ")
+        )
     }
 
     /// The statement for `rows` rows with anonymous placeholders (`?`),
@@ -262,14 +277,9 @@ impl Shape {
                 // another, a row it added meanwhile fails the transaction,
                 // which is tried again, rather than being lost.
                 let list = columns.join(", ");
-                let matches: Vec<String> = columns[..self.group]
-                    .iter()
-                    .map(|k| format!("there.{k} = v.{k}"))
-                    .collect();
                 format!(
-                    "INSERT INTO {table} ({list}) SELECT * FROM {unnest} AS v({list}) \
-                     WHERE NOT EXISTS (SELECT 1 FROM {table} AS there WHERE {})",
-                    matches.join(" AND ")
+                    "INSERT INTO {table} ({list}) SELECT * FROM {unnest} AS v({list}) WHERE {}",
+                    self.not_there(columns)
                 )
             }
             Kind::Insert { columns, .. } if let Some(sets) = self.upserts() => {
@@ -282,19 +292,14 @@ impl Shape {
                     .iter()
                     .map(|k| format!("{table}.{k} = v.{k}"))
                     .collect();
-                let there: Vec<String> = columns[..self.group]
-                    .iter()
-                    .map(|k| format!("there.{k} = v.{k}"))
-                    .collect();
                 let sets: Vec<String> = sets.iter().map(|c| format!("{c} = v.{c}")).collect();
                 format!(
                     "WITH v AS (SELECT * FROM {unnest} AS v({list})), \
                      updated AS (UPDATE {table} SET {} FROM v WHERE {}) \
-                     INSERT INTO {table} ({list}) SELECT * FROM v \
-                     WHERE NOT EXISTS (SELECT 1 FROM {table} AS there WHERE {})",
+                     INSERT INTO {table} ({list}) SELECT * FROM v WHERE {}",
                     sets.join(", "),
                     matches.join(" AND "),
-                    there.join(" AND ")
+                    self.not_there(columns)
                 )
             }
             Kind::Insert { columns, tail } => format!(
