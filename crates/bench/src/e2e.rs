@@ -27,10 +27,11 @@ use hdrhistogram::Histogram;
 use hongxin_eventstore::{EventStore, StoreConfig};
 use hongxin_proto::organization::v1 as pb;
 use hongxin_proto::organization::v1::organization_service_client::OrganizationServiceClient;
+use hongxin_testkit::free_port;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use uuid::Uuid;
 
-use crate::procs::{FreshDatabase, Hongxin, PrivateNats, RssSampler, free_port, memory_mib};
+use crate::procs::{FreshDatabase, Hongxin, PrivateNats, RssSampler, memory_mib};
 
 /// A call that takes longer than this counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,18 +156,18 @@ impl System {
     async fn embedded(settings: &Settings) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("failed to make a data directory")?;
         let data = dir.path().join("data");
-        let (grpc, http) = (free_port()?, free_port()?);
+        let (grpc, http) = (free_port(), free_port());
         let envs = [
             ("HONGXIN_AUTH__LOCAL_KEY", local_key()),
             ("HONGXIN_DATA_DIR", data.display().to_string()),
             ("HONGXIN_HOST", "127.0.0.1".to_owned()),
             ("HONGXIN_PORTS__ORGANIZATION", grpc.to_string()),
             ("HONGXIN_PORTS__HTTP", http.to_string()),
-            ("HONGXIN_PORTS__PIPELINE", free_port()?.to_string()),
-            ("HONGXIN_PORTS__GRID", free_port()?.to_string()),
-            ("HONGXIN_PORTS__CARE", free_port()?.to_string()),
-            ("HONGXIN_PORTS__PROJECTION", free_port()?.to_string()),
-            ("HONGXIN_PORTS__METRICS", free_port()?.to_string()),
+            ("HONGXIN_PORTS__PIPELINE", free_port().to_string()),
+            ("HONGXIN_PORTS__GRID", free_port().to_string()),
+            ("HONGXIN_PORTS__CARE", free_port().to_string()),
+            ("HONGXIN_PORTS__PROJECTION", free_port().to_string()),
+            ("HONGXIN_PORTS__METRICS", free_port().to_string()),
         ];
         let authorization = token(&settings.binary, dir.path(), &envs).await?;
         let mut up = Hongxin::spawn(&settings.binary, "up", dir.path(), &envs, &["up"])?;
@@ -191,7 +192,7 @@ impl System {
         let dir = tempfile::tempdir().context("failed to make a data directory")?;
         let nats = PrivateNats::start().await?;
         let database = FreshDatabase::create().await?;
-        let (grpc, http) = (free_port()?, free_port()?);
+        let (grpc, http) = (free_port(), free_port());
         let common = [
             ("HONGXIN_AUTH__LOCAL_KEY", local_key()),
             ("HONGXIN_DATABASE_URL", database.url().to_owned()),
@@ -203,7 +204,7 @@ impl System {
             ("HONGXIN_HOST", "127.0.0.1".to_owned()),
             ("HONGXIN_PORTS__ORGANIZATION", grpc.to_string()),
             ("HONGXIN_PORTS__HTTP", http.to_string()),
-            ("HONGXIN_PORTS__PROJECTION", free_port()?.to_string()),
+            ("HONGXIN_PORTS__PROJECTION", free_port().to_string()),
         ];
         let with_metrics = |port: u16| {
             let mut envs = common.to_vec();
@@ -211,7 +212,7 @@ impl System {
             envs
         };
         let authorization = token(&settings.binary, dir.path(), &common).await?;
-        let organization_metrics = free_port()?;
+        let organization_metrics = free_port();
         let mut organization = Hongxin::spawn(
             &settings.binary,
             "organization",
@@ -223,7 +224,7 @@ impl System {
             &settings.binary,
             "projection",
             dir.path(),
-            &with_metrics(free_port()?),
+            &with_metrics(free_port()),
             &["serve", "projection"],
         )?;
         organization.wait_for_port(grpc).await?;

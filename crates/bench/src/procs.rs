@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use hongxin_testkit::free_port;
 use sqlx::Executor as _;
 use tokio::process::{Child, Command};
 
@@ -58,13 +59,6 @@ pub(crate) fn hongxin_binary(explicit: Option<PathBuf>, build: bool) -> anyhow::
         path.display()
     );
     Ok(path)
-}
-
-/// A free TCP port on loopback.
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("failed to bind an ephemeral port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// One running `hongxin` process; SIGKILLed when dropped unless stopped.
@@ -239,7 +233,7 @@ pub(crate) struct PrivateNats {
 
 impl PrivateNats {
     pub(crate) async fn start() -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let port = free_port();
         let store = tempfile::tempdir().context("failed to make a JetStream store directory")?;
         let binary = std::env::var("HONGXIN_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let mut child = Command::new(binary)
