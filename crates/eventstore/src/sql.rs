@@ -238,26 +238,6 @@ impl Pool {
         Ok(pos.unwrap_or(0) as u64)
     }
 
-    pub(crate) async fn save_checkpoint(
-        &self,
-        name: &str,
-        position: u64,
-    ) -> Result<(), sqlx::Error> {
-        on_pool!(self, p => {
-            sqlx::query(
-                "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                 updated_at = excluded.updated_at WHERE checkpoints.position < excluded.position",
-            )
-            .bind(name)
-            .bind(to_i64(position))
-            .bind(Utc::now())
-            .execute(p)
-            .await?;
-        });
-        Ok(())
-    }
-
     /// Inserts a data key unless its subject or lookup already has one;
     /// true when this call inserted it.
     pub(crate) async fn insert_data_key(&self, key: &DataKey) -> Result<bool, sqlx::Error> {
@@ -555,6 +535,29 @@ impl WriteTx {
                         .push_bind(recorded_at);
                 });
                 qb.build().execute(&mut **t).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Saves readers' positions; a position never moves back.
+    pub(crate) async fn save_checkpoints(
+        &mut self,
+        checkpoints: &[(&str, u64)],
+    ) -> Result<(), sqlx::Error> {
+        let now = Utc::now();
+        for (name, position) in checkpoints {
+            on_tx!(self, t => {
+                sqlx::query(
+                    "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+                     updated_at = excluded.updated_at WHERE checkpoints.position < excluded.position",
+                )
+                .bind(*name)
+                .bind(to_i64(*position))
+                .bind(now)
+                .execute(&mut **t)
+                .await?;
             });
         }
         Ok(())

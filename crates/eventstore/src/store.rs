@@ -4,7 +4,8 @@
 //! the appends waiting at that moment into one transaction, which takes the
 //! store's write lock, assigns gapless positions as `max + 1`, and commits:
 //! positions commit in order, so readers never have to fear a gap, and one
-//! flush pays for many commands.
+//! flush pays for many commands. Readers' checkpoints are saved in the same
+//! transactions, so nothing else waits for the write lock.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -61,11 +62,20 @@ type Job = (
     oneshot::Sender<Result<AppendResult, StoreError>>,
 );
 
+/// A named reader's position to save, and who waits for it.
+type Save = (String, u64, oneshot::Sender<Result<(), StoreError>>);
+
+/// What the writer is asked to do.
+enum Work {
+    Append(Job),
+    Save(Save),
+}
+
 /// A cheap, cloneable handle on one context's event store.
 #[derive(Clone, Debug)]
 pub struct EventStore {
     pool: Pool,
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::Sender<Work>,
     head: watch::Receiver<u64>,
     limits: StoreLimits,
 }
@@ -104,7 +114,7 @@ impl EventStore {
         request.validate(self.limits.max_payload_bytes)?;
         let (tx, rx) = oneshot::channel();
         self.writer
-            .send((request, tx))
+            .send(Work::Append((request, tx)))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -207,8 +217,18 @@ impl EventStore {
         Ok(self.pool.checkpoint(name).await?)
     }
 
+    /// Saves a named reader's position (which only moves forward) in the
+    /// writer's next transaction, with the appends waiting then. The store
+    /// has one writer: on SQLite a second one would wait for the write lock
+    /// by sleeping and retrying (1, 2, 5, 10 … ms), and so would the writer
+    /// behind it; every in-process feed acks into the store it reads.
     pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
-        Ok(self.pool.save_checkpoint(name, position).await?)
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(Work::Save((name.to_owned(), position, tx)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stores a subject's data key unless the subject, or the lookup, has
@@ -342,28 +362,42 @@ impl Cache {
     }
 }
 
-async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>) {
+async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>) {
+    let mut work: Vec<Work> = Vec::with_capacity(MAX_BATCH);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut saves: Vec<Save> = Vec::new();
     let mut cache = Cache::default();
     let mut last_batch = 1;
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while rx.recv_many(&mut work, MAX_BATCH).await > 0 {
         // Callers answered by the last batch are resubmitting right now; a
         // few yields let them join this batch instead of the next one.
         let mut yields = 0;
-        while jobs.len() < last_batch && yields < 8 {
+        while work.len() < last_batch && yields < 8 {
             tokio::task::yield_now().await;
-            while jobs.len() < MAX_BATCH {
+            while work.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(w) => work.push(w),
                     Err(_) => break,
                 }
             }
             yields += 1;
         }
-        last_batch = jobs.len();
+        last_batch = work.len();
+        for w in work.drain(..) {
+            match w {
+                Work::Append(job) => jobs.push(job),
+                Work::Save(save) => saves.push(save),
+            }
+        }
         let started = Instant::now();
         let batch_len = jobs.len();
-        match write_batch(&pool, &jobs, &mut cache).await {
+        let mut positions: HashMap<&str, u64> = HashMap::new();
+        for (name, position, _) in &saves {
+            let at = positions.entry(name.as_str()).or_default();
+            *at = (*at).max(*position);
+        }
+        let positions: Vec<(&str, u64)> = positions.into_iter().collect();
+        match write_batch(&pool, &jobs, &positions, &mut cache).await {
             Ok((outcomes, new_head)) => {
                 if let Some(h) = new_head {
                     head.send_replace(h);
@@ -371,12 +405,18 @@ async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Job>, head: watch::Sender
                 for ((_, reply), outcome) in jobs.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
+                for (_, _, reply) in saves.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
             }
             Err(e) => {
                 cache.forget();
-                tracing::warn!(error = %e, appends = batch_len, "event store write failed");
+                tracing::warn!(error = %e, appends = batch_len, checkpoints = saves.len(), "event store write failed");
                 metrics::counter!("hongxin_eventstore_write_failures_total").increment(1);
                 for (_, reply) in jobs.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(clone_sqlx(&e))));
+                }
+                for (_, _, reply) in saves.drain(..) {
                     let _ = reply.send(Err(StoreError::Unavailable(clone_sqlx(&e))));
                 }
             }
@@ -399,8 +439,9 @@ fn clone_sqlx(e: &sqlx::Error) -> sqlx::Error {
 
 type Outcomes = Vec<Result<AppendResult, StoreError>>;
 
-/// Writes one batch in one transaction. Appends that break a rule get their
-/// own error and are left out; the rest commit together.
+/// Writes one batch, and the readers' positions saved with it, in one
+/// transaction. Appends that break a rule get their own error and are left
+/// out; the rest commit together.
 ///
 /// When the cache predicts every append (the usual case for a single
 /// process), the batch is written without looking anything up: three round
@@ -409,11 +450,18 @@ type Outcomes = Vec<Result<AppendResult, StoreError>>;
 async fn write_batch(
     pool: &Pool,
     jobs: &[Job],
+    checkpoints: &[(&str, u64)],
     cache: &mut Cache,
 ) -> Result<(Outcomes, Option<u64>), sqlx::Error> {
+    if jobs.is_empty() {
+        let mut tx = pool.begin_write().await?;
+        tx.save_checkpoints(checkpoints).await?;
+        tx.commit().await?;
+        return Ok((Vec::new(), None));
+    }
     if let Some(plan) = predict(jobs, cache) {
         let mut tx = pool.begin_write().await?;
-        match write_plan(&mut tx, &plan).await {
+        match write_plan(&mut tx, &plan, checkpoints).await {
             Ok(()) => {
                 tx.commit().await?;
                 return Ok(finish(plan, cache));
@@ -452,11 +500,15 @@ async fn write_batch(
     let lookup = tx.lookup(&streams, &ids).await?;
     let plan = plan(jobs, lookup, known_keys);
     if plan.rows.is_empty() {
-        // Nothing to write: every append was a replay or broke a rule.
+        // No events to write: every append was a replay or broke a rule.
+        if !checkpoints.is_empty() {
+            tx.save_checkpoints(checkpoints).await?;
+            tx.commit().await?;
+        }
         cache.remember(plan.head, plan.versions.clone());
         return Ok((plan.outcomes, None));
     }
-    write_plan(&mut tx, &plan).await?;
+    write_plan(&mut tx, &plan, checkpoints).await?;
     tx.commit().await?;
     Ok(finish(plan, cache))
 }
@@ -465,10 +517,15 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-async fn write_plan(tx: &mut crate::sql::WriteTx, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+async fn write_plan(
+    tx: &mut crate::sql::WriteTx,
+    plan: &Plan<'_>,
+    checkpoints: &[(&str, u64)],
+) -> Result<(), sqlx::Error> {
     let now = Utc::now();
     tx.insert_events(&plan.rows, now).await?;
-    tx.insert_keys(&plan.new_keys, now).await
+    tx.insert_keys(&plan.new_keys, now).await?;
+    tx.save_checkpoints(checkpoints).await
 }
 
 fn finish(plan: Plan<'_>, cache: &mut Cache) -> (Outcomes, Option<u64>) {

@@ -548,6 +548,46 @@ macro_rules! suite {
                 let again = f.open().await;
                 assert_eq!(again.checkpoint("relay").await.expect("read"), 43);
             }
+
+            #[tokio::test]
+            async fn checkpoints_saved_among_appends_keep_the_furthest_position() {
+                let f = fixture().await;
+                let store = f.open().await;
+                store.save_checkpoint("feed", 10).await.expect("save");
+                store.save_checkpoint("feed", 7).await.expect("save back");
+                assert_eq!(store.checkpoint("feed").await.expect("read"), 10);
+
+                // Saves and appends from many tasks at once share the
+                // writer's transactions; each is answered, none is lost.
+                let mut tasks = tokio::task::JoinSet::new();
+                for i in 0..200u64 {
+                    let store = store.clone();
+                    tasks.spawn(async move {
+                        if i % 2 == 0 {
+                            store.append(stream_req()).await.map(|_| ())
+                        } else {
+                            let name = if i % 3 == 0 { "feed" } else { "other" };
+                            store.save_checkpoint(name, 1_000 - i).await
+                        }
+                    });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    done.expect("task").expect("append or save");
+                }
+                assert_eq!(store.checkpoint("feed").await.expect("read"), 1_000 - 3);
+                assert_eq!(store.checkpoint("other").await.expect("read"), 1_000 - 1);
+                assert_eq!(store.head_position().await.expect("head"), 100);
+
+                store.close().await;
+                assert!(matches!(
+                    store.save_checkpoint("feed", 2_000).await,
+                    Err(StoreError::Closed | StoreError::Unavailable(_))
+                ));
+                assert_eq!(
+                    f.open().await.checkpoint("feed").await.expect("read"),
+                    1_000 - 3
+                );
+            }
         }
     };
 }
