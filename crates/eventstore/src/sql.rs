@@ -25,6 +25,11 @@ const CHUNK: usize = 1_000;
 /// Event ids looked up within the batch's one lookup statement.
 const INLINE_IDS: usize = 8_000;
 
+/// Saves a reader's position; it never moves back.
+const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (name, position, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+     updated_at = excluded.updated_at WHERE checkpoints.position < excluded.position";
+
 const EVENT_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
      schema_version, payload, occurred_at, recorded_at, actor, correlation_id, causation_id, \
      traceparent, tracestate";
@@ -236,6 +241,24 @@ impl Pool {
                 .await?
         });
         Ok(pos.unwrap_or(0) as u64)
+    }
+
+    /// Saves a reader's position beside the writer (PostgreSQL: the
+    /// statement waits for no lock but the row's).
+    pub(crate) async fn save_checkpoint(
+        &self,
+        name: &str,
+        position: u64,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, p => {
+            sqlx::query(SAVE_CHECKPOINT)
+                .bind(name)
+                .bind(to_i64(position))
+                .bind(Utc::now())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Inserts a data key unless its subject or lookup already has one;
@@ -548,11 +571,7 @@ impl WriteTx {
         let now = Utc::now();
         for (name, position) in checkpoints {
             on_tx!(self, t => {
-                sqlx::query(
-                    "INSERT INTO checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-                     updated_at = excluded.updated_at WHERE checkpoints.position < excluded.position",
-                )
+                sqlx::query(SAVE_CHECKPOINT)
                 .bind(*name)
                 .bind(to_i64(*position))
                 .bind(now)

@@ -4,8 +4,8 @@
 //! the appends waiting at that moment into one transaction, which takes the
 //! store's write lock, assigns gapless positions as `max + 1`, and commits:
 //! positions commit in order, so readers never have to fear a gap, and one
-//! flush pays for many commands. Readers' checkpoints are saved in the same
-//! transactions, so nothing else waits for the write lock.
+//! flush pays for many commands. On SQLite readers' checkpoints are saved in
+//! the same transactions, so nothing else waits for the file's write lock.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -217,12 +217,18 @@ impl EventStore {
         Ok(self.pool.checkpoint(name).await?)
     }
 
-    /// Saves a named reader's position (which only moves forward) in the
-    /// writer's next transaction, with the appends waiting then. The store
-    /// has one writer: on SQLite a second one would wait for the write lock
-    /// by sleeping and retrying (1, 2, 5, 10 … ms), and so would the writer
-    /// behind it; every in-process feed acks into the store it reads.
+    /// Saves a named reader's position, which only moves forward.
+    ///
+    /// On SQLite it is saved in the writer's next transaction, with the
+    /// appends waiting then: a second writer on the file would wait for its
+    /// write lock by sleeping and retrying (1, 2, 5, 10 … ms), and so would
+    /// the writer behind it; every in-process feed acks into the store it
+    /// reads. On PostgreSQL the statement waits for no lock but its row's,
+    /// and goes at once (the relay's, not behind the next batch).
     pub async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        if matches!(self.pool, Pool::Postgres(_)) {
+            return Ok(self.pool.save_checkpoint(name, position).await?);
+        }
         let (tx, rx) = oneshot::channel();
         self.writer
             .send(Work::Save((name.to_owned(), position, tx)))
