@@ -7,10 +7,25 @@ use std::time::Duration;
 
 use hongxin_bus::{BusError, Delivery, EventFeed};
 use hongxin_domain::{CommandContext, CommandError};
+use tokio::time::Instant;
 use uuid::Uuid;
+
+/// Acks a follower holds back to confirm them in one go, and for how long
+/// at most. They are confirmed at once when the feed has nothing more
+/// waiting, so a follower that has caught up has saved where it is.
+const ACK_RUN: usize = 256;
+const ACK_WITHIN: Duration = Duration::from_secs(1);
 
 /// Runs `handle` on every delivery of `feed` until `shutdown`, backing off
 /// while the feed fails; `label` names the follower in the log.
+///
+/// `handle` hands back the delivery to ack, or `None` when it has settled
+/// it itself (a nak). The acks are confirmed in runs (`hongxin_bus::ack_all`:
+/// in process one checkpoint for the run) — each confirmation in process is
+/// a write to the store the feed reads, and one per event kept a follower
+/// far behind the commands of a busy store. After a crash, up to a run of
+/// handled events comes again: delivery is at least once, and what a
+/// follower does is idempotent.
 pub async fn consume<F, Fut>(
     label: &'static str,
     mut feed: EventFeed,
@@ -18,41 +33,72 @@ pub async fn consume<F, Fut>(
     handle: F,
 ) where
     F: Fn(Delivery) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = Option<Delivery>>,
 {
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(100);
+    let mut handled: Vec<Delivery> = Vec::new();
+    let mut oldest = Instant::now();
     loop {
         let next = tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(oldest + ACK_WITHIN), if !handled.is_empty() => {
+                confirm(label, &mut handled).await;
+                continue;
+            }
             n = feed.next() => n,
         };
         match next {
             Ok(delivery) => {
                 backoff = Duration::from_millis(100);
-                handle(delivery).await;
+                let caught_up = delivery.pending == 0;
+                match handle(delivery).await {
+                    Some(done) => {
+                        if handled.is_empty() {
+                            oldest = Instant::now();
+                        }
+                        handled.push(done);
+                        if caught_up || handled.len() >= ACK_RUN {
+                            confirm(label, &mut handled).await;
+                        }
+                    }
+                    None => confirm(label, &mut handled).await,
+                }
             }
-            Err(BusError::Closed) => return,
+            Err(BusError::Closed) => break,
             Err(e) => {
+                confirm(label, &mut handled).await;
                 tracing::warn!(follower = label, error = %e, "feed failed; retrying");
                 tokio::select! {
-                    _ = &mut shutdown => return,
+                    _ = &mut shutdown => break,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
+    confirm(label, &mut handled).await;
 }
 
-/// Acks what was handled or can never be (counted in `refused_metric` and
-/// logged), naks what may work later (a store away, a conflict).
+/// Acks the handled deliveries held back.
+async fn confirm(label: &'static str, handled: &mut Vec<Delivery>) {
+    if handled.is_empty() {
+        return;
+    }
+    if let Err(e) = hongxin_bus::ack_all(std::mem::take(handled)).await {
+        tracing::warn!(follower = label, error = %e, "could not ack handled events; they come again");
+    }
+}
+
+/// Hands back what was handled or can never be (counted in
+/// `refused_metric` and logged) to be acked; naks what may work later (a
+/// store away, a conflict).
 pub async fn settle(
     delivery: Delivery,
     outcome: Result<(), CommandError>,
     refused_metric: &'static str,
-) {
-    let settled = match outcome {
+) -> Option<Delivery> {
+    let naked = match outcome {
         Err(CommandError::Unavailable(e)) => {
             tracing::warn!(error = %e, "store unavailable; the event comes again");
             delivery.nak(Duration::from_secs(1)).await
@@ -61,13 +107,14 @@ pub async fn settle(
         Err(refused) => {
             tracing::error!(error = %refused, event_type = %delivery.envelope.event_type, "an event was refused");
             metrics::counter!(refused_metric).increment(1);
-            delivery.ack().await
+            return Some(delivery);
         }
-        Ok(()) => delivery.ack().await,
+        Ok(()) => return Some(delivery),
     };
-    if let Err(e) = settled {
-        tracing::warn!(error = %e, "could not settle an event; it comes again");
+    if let Err(e) = naked {
+        tracing::warn!(error = %e, "could not nak an event; it comes again");
     }
+    None
 }
 
 /// The context of a command a follower runs for an event: caused by it, in

@@ -39,7 +39,7 @@ pub async fn follow_wishes(
             } else {
                 Ok(())
             };
-            settle(delivery, outcome, REFUSED).await;
+            settle(delivery, outcome, REFUSED).await
         }
     })
     .await;
@@ -104,7 +104,7 @@ pub async fn follow_erasures(vault: Vault, feed: EventFeed, shutdown: impl Futur
             } else {
                 Ok(())
             };
-            settle(delivery, outcome, REFUSED).await;
+            settle(delivery, outcome, REFUSED).await
         }
     })
     .await;

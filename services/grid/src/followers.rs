@@ -36,7 +36,7 @@ pub async fn follow_cases(
         let (cases, points) = (&cases, &points);
         async move {
             let outcome = react(cases, points, &delivery.envelope).await;
-            settle(delivery, outcome, REFUSED).await;
+            settle(delivery, outcome, REFUSED).await
         }
     })
     .await;

@@ -298,9 +298,7 @@ impl Engine {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-            if let Err(e) = delivery.ack().await {
-                tracing::warn!(error = %e, "could not ack a routed event; it comes again");
-            }
+            Some(delivery)
         })
         .await;
     }

@@ -1,0 +1,102 @@
+//! A follower over an in-process feed: every event handled in order, a
+//! nak'd one again, and the checkpoint where the follower is once it has
+//! caught up, so a restart resumes after it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use hongxin_bus::EventFeed;
+use hongxin_eventstore::{
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId,
+};
+use hongxin_runtime::follow::consume;
+use hongxin_runtime::shutdown::Shutdown;
+use uuid::Uuid;
+
+async fn append(store: &EventStore, n: usize) {
+    for _ in 0..n {
+        let event = NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "Other".to_owned(),
+            schema_version: 1,
+            payload: Vec::new(),
+            metadata: EventMetadata::new("test", Utc::now()),
+        };
+        store
+            .append(AppendRequest::new(
+                StreamId::new("case", Uuid::now_v7()),
+                ExpectedVersion::NoStream,
+                vec![event],
+            ))
+            .await
+            .expect("append");
+    }
+}
+
+/// Follows `store` as "f" until its checkpoint reaches the head; the
+/// positions handled, in order. `nak_once` is handed back once.
+async fn follow_to_head(store: &EventStore, nak_once: Option<u64>) -> Vec<u64> {
+    let feed = EventFeed::in_process(store.clone(), "grid", "f")
+        .await
+        .expect("feed");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let naked = Arc::new(Mutex::new(false));
+    let shutdown = Shutdown::new();
+    let task = {
+        let (seen, naked, stop) = (seen.clone(), naked.clone(), shutdown.wait());
+        tokio::spawn(consume("test", feed, stop, move |delivery| {
+            let (seen, naked) = (seen.clone(), naked.clone());
+            async move {
+                let position = delivery.envelope.global_position;
+                seen.lock().expect("seen").push(position);
+                if Some(position) == nak_once
+                    && !std::mem::replace(&mut *naked.lock().expect("naked"), true)
+                {
+                    delivery.nak(Duration::from_millis(1)).await.expect("nak");
+                    return None;
+                }
+                Some(delivery)
+            }
+        }))
+    };
+    let head = store.head_position().await.expect("head");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.checkpoint("consumer.f").await.expect("checkpoint") < head {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower's checkpoint did not reach the head {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.trigger();
+    task.await.expect("follower");
+    Arc::try_unwrap(seen)
+        .expect("one owner")
+        .into_inner()
+        .expect("seen")
+}
+
+#[tokio::test]
+async fn a_follower_handles_each_event_in_order_and_resumes_after_its_checkpoint() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("grid.db"),
+    })
+    .await
+    .expect("open");
+    append(&store, 600).await;
+
+    let seen = follow_to_head(&store, Some(300)).await;
+    let mut expected: Vec<u64> = (1..=600).collect();
+    expected.insert(300, 300);
+    assert_eq!(seen, expected, "in order, and the nak'd event once more");
+
+    append(&store, 3).await;
+    let seen = follow_to_head(&store, None).await;
+    assert_eq!(
+        seen,
+        [601, 602, 603],
+        "a restart resumes after the checkpoint"
+    );
+}
