@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hongxin_bus::{BusError, Delivery, EventFeed};
+use hongxin_bus::{Delivery, EventFeed};
 use hongxin_domain::{Clock, CommandContext, CommandError, CommandHandler, RetryPolicy};
 use hongxin_eventstore::EventStore;
 use hongxin_proto::eventing::v1::EventEnvelope;
@@ -118,33 +118,14 @@ impl MembershipFollower {
     }
 
     /// Consumes `feed` (the pipeline's events) until `shutdown`.
-    pub async fn run(self, mut feed: EventFeed, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let next = tokio::select! {
-                _ = &mut shutdown => return,
-                n = feed.next() => n,
-            };
-            match next {
-                Ok(delivery) => {
-                    backoff = Duration::from_millis(100);
-                    self.handle(delivery).await;
-                }
-                Err(BusError::Closed) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pipeline feed failed; retrying");
-                    tokio::select! {
-                        _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+    pub async fn run(self, feed: EventFeed, shutdown: impl Future<Output = ()>) {
+        hongxin_runtime::follow::consume("organization-membership", feed, shutdown, |delivery| {
+            self.handle(delivery)
+        })
+        .await;
     }
 
-    async fn handle(&self, delivery: Delivery) {
+    async fn handle(&self, delivery: Delivery) -> Option<Delivery> {
         let span = tracing::info_span!(
             "membership",
             event_type = %delivery.envelope.event_type,
@@ -155,10 +136,11 @@ impl MembershipFollower {
             &delivery.envelope.traceparent,
             &delivery.envelope.tracestate,
         );
-        self.settle(delivery).instrument(span).await;
+        self.settle(delivery).instrument(span).await
     }
 
-    async fn settle(&self, delivery: Delivery) {
+    /// The delivery to ack, or `None` once nak'd.
+    async fn settle(&self, delivery: Delivery) -> Option<Delivery> {
         let outcome = match change_of(&delivery.envelope) {
             Ok(None) => Ok(()),
             Ok(Some(change)) => self.apply(&delivery.envelope, &change).await,
@@ -168,22 +150,22 @@ impl MembershipFollower {
                 Ok(())
             }
         };
-        let settled = match outcome {
-            Ok(()) => delivery.ack().await,
+        match outcome {
+            Ok(()) => Some(delivery),
             Err(CommandError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "store unavailable; the membership event comes again");
-                delivery.nak(Duration::from_secs(1)).await
+                if let Err(e) = delivery.nak(Duration::from_secs(1)).await {
+                    tracing::warn!(error = %e, "could not nak a membership event; it comes again");
+                }
+                None
             }
             Err(refused) => {
                 // The registry disagrees (unknown person, a step out of
                 // order): an officer must look; retrying cannot help.
                 tracing::error!(error = %refused, "membership event refused by the registry");
                 metrics::counter!("hongxin_membership_events_refused_total").increment(1);
-                delivery.ack().await
+                Some(delivery)
             }
-        };
-        if let Err(e) = settled {
-            tracing::warn!(error = %e, "could not settle a membership event; it comes again");
         }
     }
 
