@@ -427,7 +427,9 @@ async fn run_writer(pool: Pool, mut rx: mpsc::Receiver<Work>, head: watch::Sende
                 }
             }
         }
-        metrics::histogram!("hongxin_eventstore_batch_appends").record(batch_len as f64);
+        if batch_len > 0 {
+            metrics::histogram!("hongxin_eventstore_batch_appends").record(batch_len as f64);
+        }
         metrics::histogram!("hongxin_eventstore_batch_seconds")
             .record(started.elapsed().as_secs_f64());
     }

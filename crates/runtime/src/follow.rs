@@ -52,7 +52,20 @@ pub async fn consume<F, Fut>(
             Ok(delivery) => {
                 backoff = Duration::from_millis(100);
                 let caught_up = delivery.pending == 0;
-                match handle(delivery).await {
+                // A long handling (a retry in place while a store is away)
+                // does not hold the acks before it past the bound: on
+                // JetStream they would come again after its ack wait.
+                let handling = handle(delivery);
+                tokio::pin!(handling);
+                let handed_back = loop {
+                    tokio::select! {
+                        done = &mut handling => break done,
+                        _ = tokio::time::sleep_until(oldest + ACK_WITHIN), if !handled.is_empty() => {
+                            confirm(label, &mut handled).await;
+                        }
+                    }
+                };
+                match handed_back {
                     Some(done) => {
                         if handled.is_empty() {
                             oldest = Instant::now();
@@ -86,7 +99,7 @@ async fn confirm(label: &'static str, handled: &mut Vec<Delivery>) {
         return;
     }
     if let Err(e) = hongxin_bus::ack_all(std::mem::take(handled)).await {
-        tracing::warn!(follower = label, error = %e, "could not ack handled events; they come again");
+        tracing::warn!(follower = label, error = %e, "could not ack handled events; they may come again");
     }
 }
 
@@ -98,20 +111,20 @@ pub async fn settle(
     outcome: Result<(), CommandError>,
     refused_metric: &'static str,
 ) -> Option<Delivery> {
-    let naked = match outcome {
+    let again_after = match outcome {
+        Ok(()) => return Some(delivery),
         Err(CommandError::Unavailable(e)) => {
             tracing::warn!(error = %e, "store unavailable; the event comes again");
-            delivery.nak(Duration::from_secs(1)).await
+            Duration::from_secs(1)
         }
-        Err(CommandError::Conflict(_)) => delivery.nak(Duration::from_millis(100)).await,
+        Err(CommandError::Conflict(_)) => Duration::from_millis(100),
         Err(refused) => {
             tracing::error!(error = %refused, event_type = %delivery.envelope.event_type, "an event was refused");
             metrics::counter!(refused_metric).increment(1);
             return Some(delivery);
         }
-        Ok(()) => return Some(delivery),
     };
-    if let Err(e) = naked {
+    if let Err(e) = delivery.nak(again_after).await {
         tracing::warn!(error = %e, "could not nak an event; it comes again");
     }
     None

@@ -100,3 +100,56 @@ async fn a_follower_handles_each_event_in_order_and_resumes_after_its_checkpoint
         "a restart resumes after the checkpoint"
     );
 }
+
+/// While one event's handling lasts (a retry in place), the acks of the
+/// events before it are confirmed within the bound, not held until it ends.
+#[tokio::test]
+async fn the_acks_before_a_long_handling_are_confirmed_while_it_lasts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("grid.db"),
+    })
+    .await
+    .expect("open");
+    append(&store, 10).await;
+    let feed = EventFeed::in_process(store.clone(), "grid", "slow")
+        .await
+        .expect("feed");
+    let shutdown = Shutdown::new();
+    let saw = Arc::new(Mutex::new(None));
+    let task = {
+        let (store, saw, stop) = (store.clone(), saw.clone(), shutdown.wait());
+        tokio::spawn(consume("test", feed, stop, move |delivery| {
+            let (store, saw) = (store.clone(), saw.clone());
+            async move {
+                if delivery.envelope.global_position == 5 {
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                    loop {
+                        let at = store.checkpoint("consumer.slow").await.expect("checkpoint");
+                        if at >= 4 || tokio::time::Instant::now() >= deadline {
+                            *saw.lock().expect("saw") = Some(at);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                Some(delivery)
+            }
+        }))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.checkpoint("consumer.slow").await.expect("checkpoint") < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.trigger();
+    task.await.expect("follower");
+    assert_eq!(
+        *saw.lock().expect("saw"),
+        Some(4),
+        "events 1–4 were confirmed while event 5 was handled"
+    );
+}
