@@ -37,50 +37,36 @@ pub async fn consume<F, Fut>(
 {
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(100);
-    let mut handled: Vec<Delivery> = Vec::new();
-    let mut oldest = Instant::now();
+    let mut held = Held::new(label);
     loop {
-        let next = tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep_until(oldest + ACK_WITHIN), if !handled.is_empty() => {
-                confirm(label, &mut handled).await;
-                continue;
-            }
-            n = feed.next() => n,
-        };
+        let next = held
+            .meanwhile(async {
+                tokio::select! {
+                    _ = &mut shutdown => None,
+                    n = feed.next() => Some(n),
+                }
+            })
+            .await;
         match next {
-            Ok(delivery) => {
+            None | Some(Err(BusError::Closed)) => break,
+            Some(Ok(delivery)) => {
                 backoff = Duration::from_millis(100);
                 let caught_up = delivery.pending == 0;
                 // A long handling (a retry in place while a store is away)
-                // does not hold the acks before it past the bound: on
-                // JetStream they would come again after its ack wait.
-                let handling = handle(delivery);
-                tokio::pin!(handling);
-                let handed_back = loop {
-                    tokio::select! {
-                        done = &mut handling => break done,
-                        _ = tokio::time::sleep_until(oldest + ACK_WITHIN), if !handled.is_empty() => {
-                            confirm(label, &mut handled).await;
-                        }
-                    }
-                };
-                match handed_back {
+                // does not hold the acks before it past the bound either:
+                // on JetStream they would come again after its ack wait.
+                match held.meanwhile(handle(delivery)).await {
                     Some(done) => {
-                        if handled.is_empty() {
-                            oldest = Instant::now();
-                        }
-                        handled.push(done);
-                        if caught_up || handled.len() >= ACK_RUN {
-                            confirm(label, &mut handled).await;
+                        held.push(done);
+                        if caught_up || held.deliveries.len() >= ACK_RUN {
+                            held.confirm().await;
                         }
                     }
-                    None => confirm(label, &mut handled).await,
+                    None => held.confirm().await,
                 }
             }
-            Err(BusError::Closed) => break,
-            Err(e) => {
-                confirm(label, &mut handled).await;
+            Some(Err(e)) => {
+                held.confirm().await;
                 tracing::warn!(follower = label, error = %e, "feed failed; retrying");
                 tokio::select! {
                     _ = &mut shutdown => break,
@@ -90,16 +76,55 @@ pub async fn consume<F, Fut>(
             }
         }
     }
-    confirm(label, &mut handled).await;
+    held.confirm().await;
 }
 
-/// Acks the handled deliveries held back.
-async fn confirm(label: &'static str, handled: &mut Vec<Delivery>) {
-    if handled.is_empty() {
-        return;
+/// The handled deliveries a follower holds back, to ack in one go.
+struct Held {
+    label: &'static str,
+    deliveries: Vec<Delivery>,
+    /// When the first of them was handed back.
+    since: Instant,
+}
+
+impl Held {
+    fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            deliveries: Vec::new(),
+            since: Instant::now(),
+        }
     }
-    if let Err(e) = hongxin_bus::ack_all(std::mem::take(handled)).await {
-        tracing::warn!(follower = label, error = %e, "could not ack handled events; they may come again");
+
+    fn push(&mut self, delivery: Delivery) {
+        if self.deliveries.is_empty() {
+            self.since = Instant::now();
+        }
+        self.deliveries.push(delivery);
+    }
+
+    /// Awaits `work`, confirming the held acks meanwhile once they are
+    /// `ACK_WITHIN` old.
+    async fn meanwhile<T>(&mut self, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tokio::time::sleep_until(self.since + ACK_WITHIN), if !self.deliveries.is_empty() => {
+                    self.confirm().await;
+                }
+            }
+        }
+    }
+
+    /// Acks the held deliveries.
+    async fn confirm(&mut self) {
+        if self.deliveries.is_empty() {
+            return;
+        }
+        if let Err(e) = hongxin_bus::ack_all(std::mem::take(&mut self.deliveries)).await {
+            tracing::warn!(follower = self.label, error = %e, "could not ack handled events; they may come again");
+        }
     }
 }
 

@@ -14,6 +14,33 @@ use hongxin_runtime::follow::consume;
 use hongxin_runtime::shutdown::Shutdown;
 use uuid::Uuid;
 
+async fn sqlite_store(dir: &tempfile::TempDir) -> EventStore {
+    EventStore::open(&StoreConfig::Sqlite {
+        path: dir.path().join("grid.db"),
+    })
+    .await
+    .expect("open")
+}
+
+/// Waits up to `within` for the checkpoint `name` to reach `position`; the
+/// checkpoint then (the store tells no one when it moves, so it is read
+/// every 20 ms).
+async fn checkpoint_reaching(
+    store: &EventStore,
+    name: &str,
+    position: u64,
+    within: Duration,
+) -> u64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let at = store.checkpoint(name).await.expect("checkpoint");
+        if at >= position || tokio::time::Instant::now() >= deadline {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn append(store: &EventStore, n: usize) {
     for _ in 0..n {
         let event = NewEvent {
@@ -61,14 +88,8 @@ async fn follow_to_head(store: &EventStore, nak_once: Option<u64>) -> Vec<u64> {
         }))
     };
     let head = store.head_position().await.expect("head");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while store.checkpoint("consumer.f").await.expect("checkpoint") < head {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the follower's checkpoint did not reach the head {head}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let at = checkpoint_reaching(store, "consumer.f", head, Duration::from_secs(10)).await;
+    assert_eq!(at, head, "the follower's checkpoint did not reach the head");
     shutdown.trigger();
     task.await.expect("follower");
     Arc::try_unwrap(seen)
@@ -80,11 +101,7 @@ async fn follow_to_head(store: &EventStore, nak_once: Option<u64>) -> Vec<u64> {
 #[tokio::test]
 async fn a_follower_handles_each_event_in_order_and_resumes_after_its_checkpoint() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("grid.db"),
-    })
-    .await
-    .expect("open");
+    let store = sqlite_store(&dir).await;
     append(&store, 600).await;
 
     let seen = follow_to_head(&store, Some(300)).await;
@@ -106,11 +123,7 @@ async fn a_follower_handles_each_event_in_order_and_resumes_after_its_checkpoint
 #[tokio::test]
 async fn the_acks_before_a_long_handling_are_confirmed_while_it_lasts() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = EventStore::open(&StoreConfig::Sqlite {
-        path: dir.path().join("grid.db"),
-    })
-    .await
-    .expect("open");
+    let store = sqlite_store(&dir).await;
     append(&store, 10).await;
     let feed = EventFeed::in_process(store.clone(), "grid", "slow")
         .await
@@ -123,28 +136,17 @@ async fn the_acks_before_a_long_handling_are_confirmed_while_it_lasts() {
             let (store, saw) = (store.clone(), saw.clone());
             async move {
                 if delivery.envelope.global_position == 5 {
-                    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-                    loop {
-                        let at = store.checkpoint("consumer.slow").await.expect("checkpoint");
-                        if at >= 4 || tokio::time::Instant::now() >= deadline {
-                            *saw.lock().expect("saw") = Some(at);
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    let at =
+                        checkpoint_reaching(&store, "consumer.slow", 4, Duration::from_secs(5))
+                            .await;
+                    *saw.lock().expect("saw") = Some(at);
                 }
                 Some(delivery)
             }
         }))
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while store.checkpoint("consumer.slow").await.expect("checkpoint") < 10 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the follower did not catch up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let at = checkpoint_reaching(&store, "consumer.slow", 10, Duration::from_secs(10)).await;
+    assert_eq!(at, 10, "the follower did not catch up");
     shutdown.trigger();
     task.await.expect("follower");
     assert_eq!(
