@@ -11,6 +11,7 @@ mod readmodel;
 mod rebuild;
 mod tables;
 mod web;
+mod writer;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ pub async fn apply(
     envelope: &hongxin_bus::EventEnvelope,
 ) -> Result<Applied, sqlx::Error> {
     let _applying = projection.applying.lock().await;
-    readmodel::apply(&projection.pool(), envelope).await
+    readmodel::apply(&projection.writer(), envelope).await
 }
 pub use web::routes;
 
@@ -68,7 +69,7 @@ pub struct Freshness {
 pub struct Projection {
     /// Where the serving read models are (a rebuild swaps it).
     db: Arc<RwLock<ProjectionDb>>,
-    pool: Arc<RwLock<AnyPool>>,
+    pools: Arc<RwLock<Pools>>,
     freshness: Arc<RwLock<BTreeMap<String, Freshness>>>,
     /// Bumped after every applied delivery, so live pages know to refresh.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
@@ -124,8 +125,24 @@ fn beside(db: &ProjectionDb, base: &ProjectionDb) -> ProjectionDb {
     }
 }
 
+/// The pools of one read-model database.
+#[derive(Clone, Debug)]
+pub(crate) struct Pools {
+    /// Reads, migrations and maintenance.
+    pub(crate) read: AnyPool,
+    /// The read-model writes (on SQLite, the same pool).
+    pub(crate) write: writer::Writer,
+}
+
+impl Pools {
+    pub(crate) async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
 /// Connects to and migrates a read-model database that serves.
-pub(crate) async fn connect(db: &ProjectionDb) -> anyhow::Result<AnyPool> {
+pub(crate) async fn connect(db: &ProjectionDb) -> anyhow::Result<Pools> {
     connect_as(db, Durability::EachCommit).await
 }
 
@@ -142,10 +159,7 @@ pub(crate) enum Durability {
 }
 
 /// Connects to and migrates a read-model database.
-pub(crate) async fn connect_as(
-    db: &ProjectionDb,
-    durability: Durability,
-) -> anyhow::Result<AnyPool> {
+pub(crate) async fn connect_as(db: &ProjectionDb, durability: Durability) -> anyhow::Result<Pools> {
     sqlx::any::install_default_drivers();
     let url = match db {
         ProjectionDb::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
@@ -185,13 +199,31 @@ pub(crate) async fn connect_as(
         .run(&pool)
         .await
         .context("failed to migrate the read models")?;
-    if durability == Durability::WhenSettled && matches!(db, ProjectionDb::Sqlite { .. }) {
-        // The pool's one connection keeps the setting.
-        pool.execute("PRAGMA synchronous = OFF")
-            .await
-            .context("failed to set the rebuild's durability")?;
-    }
-    Ok(pool)
+    let write = match db {
+        ProjectionDb::Sqlite { .. } => {
+            if durability == Durability::WhenSettled {
+                // The pool's one connection keeps the setting.
+                pool.execute("PRAGMA synchronous = OFF")
+                    .await
+                    .context("failed to set the rebuild's durability")?;
+            }
+            writer::Writer::Sqlite(pool.clone())
+        }
+        ProjectionDb::Postgres { .. } => {
+            // Writes are one transaction at a time (live deliveries are
+            // applied in turn; a rebuild writes one batch while it reads
+            // for the next).
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .context("bad read-model database URL")?;
+            let write = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options)
+                .await
+                .context("failed to open the read-model database")?;
+            writer::Writer::Postgres(write)
+        }
+    };
+    Ok(Pools { read: pool, write })
 }
 
 /// Puts on disk everything a `Durability::WhenSettled` pool committed,
@@ -236,10 +268,10 @@ impl Projection {
             }
             ProjectionDb::Postgres { .. } => db.clone(),
         };
-        let pool = connect(&db).await?;
+        let pools = connect(&db).await?;
         let saved: Vec<(String, i64)> =
             sqlx::query_as("SELECT context, position FROM projection_checkpoints")
-                .fetch_all(&pool)
+                .fetch_all(&pools.read)
                 .await
                 .context("failed to read the projection checkpoints")?;
         let freshness = saved
@@ -254,7 +286,7 @@ impl Projection {
             .collect();
         Ok(Self {
             db: Arc::new(RwLock::new(db)),
-            pool: Arc::new(RwLock::new(pool)),
+            pools: Arc::new(RwLock::new(pools)),
             freshness: Arc::new(RwLock::new(freshness)),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
             applying: Arc::new(tokio::sync::Mutex::new(())),
@@ -264,7 +296,16 @@ impl Projection {
 
     /// The serving read models.
     pub fn pool(&self) -> AnyPool {
-        self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.pools().read
+    }
+
+    /// What the serving read models are written through.
+    pub(crate) fn writer(&self) -> writer::Writer {
+        self.pools().write
+    }
+
+    fn pools(&self) -> Pools {
+        self.pools.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Rebuilds every read model from `sources` beside the serving ones,
@@ -289,37 +330,37 @@ impl Projection {
         };
         let side = beside(&serving, &base);
         rebuild::reset(&side).await?;
-        let pool = connect_as(&side, Durability::WhenSettled).await?;
-        let deferred = rebuild::Deferred::drop_from(&pool, &side).await?;
+        let pools = connect_as(&side, Durability::WhenSettled).await?;
+        let deferred = rebuild::Deferred::drop_from(&pools.read, &side).await?;
         let mut cursors: Vec<rebuild::Cursor> =
             sources.into_iter().map(rebuild::Cursor::new).collect();
         let mut report = RebuildReport::default();
         for cursor in &mut cursors {
-            report.events += cursor.catch_up(&pool).await?;
+            report.events += cursor.catch_up(&pools).await?;
         }
         // Before live deliveries are held: what comes since goes into the
         // indexes as it is applied.
-        deferred.restore(&pool).await?;
+        deferred.restore(&pools.read).await?;
         let guard = self.applying.lock().await;
         for cursor in &mut cursors {
-            report.events += cursor.catch_up(&pool).await?;
+            report.events += cursor.catch_up(&pools).await?;
         }
-        settle(&pool, &side).await?;
-        let old = self.pool();
+        settle(&pools.read, &side).await?;
+        let old = self.pools();
         let seen: Vec<(String, i64)> =
             sqlx::query_as("SELECT context, position FROM projection_checkpoints")
-                .fetch_all(&old)
+                .fetch_all(&old.read)
                 .await?;
         let rebuilt: BTreeMap<String, i64> =
             sqlx::query_as("SELECT context, position FROM projection_checkpoints")
-                .fetch_all(&pool)
+                .fetch_all(&pools.read)
                 .await?
                 .into_iter()
                 .collect();
         for (context, position) in &seen {
             let have = rebuilt.get(context).copied().unwrap_or(0);
             if have < *position {
-                pool.close().await;
+                pools.close().await;
                 anyhow::bail!(
                     "the rebuild reached {context} position {have}, short of the {position} served; \
                      nothing was swapped"
@@ -347,7 +388,7 @@ impl Projection {
                 // Schemas are renamed in one transaction; connections name
                 // the schema in their search path, so a fresh pool reads the
                 // new tables.
-                pool.close().await;
+                pools.close().await;
                 let admin = sqlx::PgPool::connect(url).await?;
                 let mut tx = admin.begin().await?;
                 tx.execute(format!("ALTER SCHEMA {schema} RENAME TO {schema}_old").as_str())
@@ -360,11 +401,11 @@ impl Projection {
             }
             _ => anyhow::bail!("a rebuild stays on the same kind of database"),
         };
-        let pool = match &swapped_db {
-            ProjectionDb::Sqlite { .. } => pool,
+        let pools = match &swapped_db {
+            ProjectionDb::Sqlite { .. } => pools,
             db => connect(db).await?,
         };
-        *self.pool.write().unwrap_or_else(|p| p.into_inner()) = pool.clone();
+        *self.pools.write().unwrap_or_else(|p| p.into_inner()) = pools;
         *self.db.write().unwrap_or_else(|p| p.into_inner()) = swapped_db;
         for (context, position) in rebuilt {
             report.positions.insert(context, position as u64);
@@ -494,7 +535,7 @@ impl Projection {
                 batch.iter().map(|d| d.envelope.clone()).collect();
             let applied = {
                 let _applying = self.applying.lock().await;
-                readmodel::apply_batch(&self.pool(), &envelopes).await
+                readmodel::apply_batch(&self.writer(), &envelopes).await
             };
             let done = match applied {
                 Ok(n) => n,

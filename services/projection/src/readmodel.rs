@@ -5,15 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::writer::{WriteTx, Writer};
+use crate::writes::{Arg, Dialect, Shape, Sql, Value, Writes};
 use hongxin_proto::care::v1 as care;
 use hongxin_proto::eventing::v1::EventEnvelope;
 use hongxin_proto::grid::v1 as grid;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
-use sqlx::{Any, AnyPool, Transaction};
-
-use crate::writes::{Dialect, Shape, Sql, Value, Writes};
 
 /// What applying an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +31,8 @@ fn micros(t: Option<&prost_types::Timestamp>) -> i64 {
 }
 
 /// Applies `e` in one transaction with its checkpoint.
-pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, sqlx::Error> {
-    Ok(match apply_events(pool, std::slice::from_ref(e)).await? {
+pub(crate) async fn apply(writer: &Writer, e: &EventEnvelope) -> Result<Applied, sqlx::Error> {
+    Ok(match apply_events(writer, std::slice::from_ref(e)).await? {
         (true, _) => Applied::Applied,
         (false, 1) => Applied::Duplicate,
         (false, _) => Applied::Gap,
@@ -46,27 +45,27 @@ pub(crate) async fn apply(pool: &AnyPool, e: &EventEnvelope) -> Result<Applied, 
 /// Returns how many of `events`, from the first, are done — applied now or
 /// before; those after them must come again.
 pub(crate) async fn apply_batch(
-    pool: &AnyPool,
+    writer: &Writer,
     events: &[EventEnvelope],
 ) -> Result<usize, sqlx::Error> {
-    Ok(apply_events(pool, events).await?.1)
+    Ok(apply_events(writer, events).await?.1)
 }
 
 /// `apply_batch`, also saying whether anything was applied.
 async fn apply_events(
-    pool: &AnyPool,
+    writer: &Writer,
     events: &[EventEnvelope],
 ) -> Result<(bool, usize), sqlx::Error> {
     let Some(first) = events.first() else {
         return Ok((false, 0));
     };
-    let mut tx = pool.begin().await?;
-    let after = checkpoint(&mut tx, &first.context).await?;
+    let mut tx = writer.begin().await?;
+    let after = tx.position(&first.context).await?;
     let mut histories = Histories::default();
     histories
         .load(&mut tx, events.iter().filter(|e| e.global_position > after))
         .await?;
-    let (prepared, done) = prepare(events, after, &mut histories, Dialect::of(&tx))?;
+    let (prepared, done) = prepare(events, after, &mut histories, writer.dialect())?;
     let Some(prepared) = prepared else {
         return Ok((false, done));
     };
@@ -133,9 +132,9 @@ pub(crate) fn prepare(
 
 /// Writes a prepared batch in one transaction with its checkpoint, which
 /// must still be where the batch was prepared from.
-pub(crate) async fn commit(pool: &AnyPool, prepared: Prepared) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    if checkpoint(&mut tx, &prepared.context).await? != prepared.after {
+pub(crate) async fn commit(writer: &Writer, prepared: Prepared) -> Result<(), sqlx::Error> {
+    let mut tx = writer.begin().await?;
+    if tx.position(&prepared.context).await? != prepared.after {
         return Err(sqlx::Error::Protocol(format!(
             "the {} read models moved on while a rebuild wrote them",
             prepared.context
@@ -147,44 +146,20 @@ pub(crate) async fn commit(pool: &AnyPool, prepared: Prepared) -> Result<(), sql
 
 /// Sends a prepared batch's statements and moves the checkpoint to its
 /// last event.
-async fn write(tx: &mut Transaction<'_, Any>, prepared: Prepared) -> Result<(), sqlx::Error> {
-    crate::writes::run(tx, prepared.statements).await?;
-    save_checkpoint(
-        tx,
-        &prepared.context,
-        prepared.last,
-        prepared.last_recorded_us,
-    )
-    .await
-}
-
-async fn checkpoint(tx: &mut Transaction<'_, Any>, context: &str) -> Result<u64, sqlx::Error> {
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
-            .bind(context)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(last.unwrap_or(0) as u64)
-}
-
-async fn save_checkpoint(
-    tx: &mut Transaction<'_, Any>,
-    context: &str,
-    position: u64,
-    recorded_at_us: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (context, position, recorded_at_us, updated_at_us) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (context) DO UPDATE SET position = excluded.position, \
-         recorded_at_us = excluded.recorded_at_us, updated_at_us = excluded.updated_at_us",
-    )
-    .bind(context)
-    .bind(position as i64)
-    .bind(recorded_at_us)
-    .bind(chrono::Utc::now().timestamp_micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+async fn write(tx: &mut WriteTx, mut prepared: Prepared) -> Result<(), sqlx::Error> {
+    prepared.statements.push(Sql::Query {
+        text: "INSERT INTO projection_checkpoints (context, position, recorded_at_us, updated_at_us) \
+               VALUES ($1, $2, $3, $4) ON CONFLICT (context) DO UPDATE SET position = excluded.position, \
+               recorded_at_us = excluded.recorded_at_us, updated_at_us = excluded.updated_at_us"
+            .to_owned(),
+        args: vec![
+            Arg::Text(prepared.context),
+            Arg::Int(prepared.last as i64),
+            Arg::Int(prepared.last_recorded_us),
+            Arg::Int(chrono::Utc::now().timestamp_micros()),
+        ],
+    });
+    tx.run(prepared.statements).await
 }
 
 static AUDIT: Shape = Shape::insert(
@@ -284,7 +259,7 @@ impl Histories {
     /// not known yet, in a few statements.
     pub(crate) async fn load<'e>(
         &mut self,
-        connection: &mut sqlx::AnyConnection,
+        tx: &mut WriteTx,
         events: impl IntoIterator<Item = &'e EventEnvelope>,
     ) -> Result<(), sqlx::Error> {
         let ids = self.missing(events);
@@ -296,12 +271,8 @@ impl Histories {
                  ORDER BY candidate_id, global_position",
                 list.join(", ")
             );
-            let mut query = sqlx::query_as::<_, (String, i64, String, i64, String)>(&sql);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
             for (id, position, event_type, schema_version, payload) in
-                query.fetch_all(&mut *connection).await?
+                tx.candidate_events(&sql, chunk).await?
             {
                 self.0.entry(id).or_default().push(CandidateEvent {
                     position,

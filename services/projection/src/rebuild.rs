@@ -17,7 +17,7 @@ use hongxin_eventstore::EventStore;
 use prost::Message as _;
 use sqlx::AnyPool;
 
-use crate::ProjectionDb;
+use crate::{Pools, ProjectionDb};
 
 /// Events applied per transaction while rebuilding.
 const BATCH: usize = 2_000;
@@ -75,9 +75,9 @@ impl Cursor {
 
     /// Applies what the source holds now beyond the pool's checkpoint; the
     /// number of events applied.
-    pub(crate) async fn catch_up(&mut self, pool: &AnyPool) -> anyhow::Result<u64> {
+    pub(crate) async fn catch_up(&mut self, pools: &Pools) -> anyhow::Result<u64> {
         let context = self.source.context().to_owned();
-        let mut after = checkpoint(pool, &context).await?;
+        let mut after = checkpoint(&pools.read, &context).await?;
         let (batches, mut incoming) = tokio::sync::mpsc::channel(READ_AHEAD);
         let reader = match &self.source {
             RebuildSource::Store { store, .. } => {
@@ -91,7 +91,7 @@ impl Cursor {
             )),
         };
         let reader = AbortOnDrop(reader);
-        let dialect = crate::writes::Dialect::of(&*pool.acquire().await?);
+        let dialect = pools.write.dialect();
         // Every candidate of a batch being written is known here, so one
         // read for the first batch about a candidate sees all it needs.
         let mut histories = crate::readmodel::Histories::default();
@@ -100,7 +100,9 @@ impl Cursor {
         while let Some(batch) = incoming.recv().await {
             let batch: Vec<EventEnvelope> = batch;
             if !histories.missing(&batch).is_empty() {
-                histories.load(&mut *pool.acquire().await?, &batch).await?;
+                let mut tx = pools.write.begin().await?;
+                histories.load(&mut tx, &batch).await?;
+                tx.commit().await?;
             }
             // Made while the batch before is written.
             let (prepared, done) =
@@ -120,9 +122,9 @@ impl Cursor {
                         .context("a rebuild's write stopped")??;
                 }
                 after = prepared.last;
-                let pool = pool.clone();
+                let writer = pools.write.clone();
                 writing = Some(AbortOnDrop(tokio::spawn(async move {
-                    crate::readmodel::commit(&pool, prepared).await
+                    crate::readmodel::commit(&writer, prepared).await
                 })));
             }
         }
@@ -366,20 +368,20 @@ pub async fn rebuild_into(
 ) -> anyhow::Result<RebuildReport> {
     let started = Instant::now();
     reset(db).await?;
-    let pool = crate::connect_as(db, crate::Durability::WhenSettled).await?;
-    let deferred = Deferred::drop_from(&pool, db).await?;
+    let pools = crate::connect_as(db, crate::Durability::WhenSettled).await?;
+    let deferred = Deferred::drop_from(&pools.read, db).await?;
     let mut report = RebuildReport::default();
     for source in sources {
         let context = source.context().to_owned();
         let mut cursor = Cursor::new(source);
-        report.events += cursor.catch_up(&pool).await?;
+        report.events += cursor.catch_up(&pools).await?;
         report
             .positions
-            .insert(context.clone(), checkpoint(&pool, &context).await?);
+            .insert(context.clone(), checkpoint(&pools.read, &context).await?);
     }
-    deferred.restore(&pool).await?;
-    crate::settle(&pool, db).await?;
-    pool.close().await;
+    deferred.restore(&pools.read).await?;
+    crate::settle(&pools.read, db).await?;
+    pools.close().await;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -12,12 +12,12 @@
 //! rather than a thousand round trips (through sqlx, each statement is a
 //! hand-off to SQLite's worker thread or a network round trip to
 //! PostgreSQL). SQLite gets `INSERT … VALUES (?, …), (?, …)`; PostgreSQL
-//! one array per column, `INSERT … SELECT * FROM unnest($1::text[], …)`.
+//! one array per column, `INSERT … SELECT * FROM unnest($1::text[], …)`,
+//! and rows that are only ever added (`Shape::appends`) copied in with
+//! `COPY … FROM STDIN`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-
-use sqlx::{Any, Transaction};
+use std::io::Write as _;
 
 /// One argument of a write.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -158,6 +158,15 @@ impl Shape {
         let tail = tail.split_whitespace().collect::<Vec<_>>().join(" ");
         let clause = format!("ON CONFLICT ({}) ", columns.get(..self.group)?.join(", "));
         tail.strip_prefix(&clause).map(str::to_owned)
+    }
+
+    /// For an insert with no conflict clause — rows only ever added, each
+    /// once — its columns.
+    fn appends(&self) -> Option<&'static [&'static str]> {
+        match self.kind {
+            Kind::Insert { columns, tail } if tail.trim().is_empty() => Some(columns),
+            _ => None,
+        }
     }
 
     /// Whether this is an insert of rows unless they are there:
@@ -328,49 +337,78 @@ impl Shape {
     }
 }
 
-/// The rows' `a`-th arguments as a PostgreSQL array literal, and its
-/// element type; `None` if they are not all of one type.
-fn array_of(rows: &[Vec<Value>], a: usize) -> Option<(String, &'static str)> {
-    let kind = match rows.first()?.get(a)? {
-        Value::Text(_) => "text",
-        Value::Int(_) => "bigint",
-    };
-    // Sized for the rows as they are, so it is not copied as it grows.
+/// The rows' `a`-th arguments as one array argument (bound in
+/// PostgreSQL's binary form: the server takes it as it is, where a text
+/// literal had to be parsed — measured in the server alone, 1,000,000
+/// audit rows in 2,000-row statements: 6.0–6.4 s from literals, 3.2–3.4 s
+/// from arrays), and its element type; `None` if they are not all of one
+/// type. The values are taken out of the rows.
+fn column_of(rows: &mut [Vec<Value>], a: usize) -> Option<(Arg, &'static str)> {
+    match rows.first()?.get(a)? {
+        Value::Text(_) => rows
+            .iter_mut()
+            .map(|row| match row.get_mut(a) {
+                Some(Value::Text(t)) => Some(std::mem::take(t)),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .map(|texts| (Arg::Texts(texts), "text")),
+        Value::Int(_) => rows
+            .iter()
+            .map(|row| match row.get(a) {
+                Some(Value::Int(n)) => Some(*n),
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+            .map(|ints| (Arg::Ints(ints), "bigint")),
+    }
+}
+
+/// `rows` in the text format of `COPY … FROM STDIN`: a line per row, its
+/// values apart by tabs, with `\`, tab, newline and carriage return
+/// escaped.
+fn copy_text(rows: &[Vec<Value>]) -> Vec<u8> {
     let size: usize = rows
         .iter()
-        .map(|row| match row.get(a) {
-            Some(Value::Text(t)) => t.len() + 3,
-            _ => 21,
+        .flatten()
+        .map(|v| match v {
+            Value::Text(t) => t.len() + 1,
+            Value::Int(_) => 21,
         })
         .sum();
-    let mut literal = String::with_capacity(size + 2);
-    literal.push('{');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            literal.push(',');
-        }
-        match row.get(a)? {
-            Value::Text(t) if kind == "text" => {
-                literal.push('"');
-                // Most text has nothing to escape: taken whole.
-                let mut rest = t.as_str();
-                while let Some(at) = rest.find(['"', '\\']) {
-                    literal.push_str(&rest[..at]);
-                    literal.push('\\');
-                    literal.push_str(&rest[at..=at]);
-                    rest = &rest[at + 1..];
+    let mut out = Vec::with_capacity(size);
+    for row in rows {
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            match value {
+                Value::Text(t)
+                    if !t
+                        .bytes()
+                        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) =>
+                {
+                    out.extend_from_slice(t.as_bytes());
                 }
-                literal.push_str(rest);
-                literal.push('"');
+                Value::Text(t) => {
+                    for &b in t.as_bytes() {
+                        match b {
+                            b'\\' => out.extend_from_slice(b"\\\\"),
+                            b'\t' => out.extend_from_slice(b"\\t"),
+                            b'\n' => out.extend_from_slice(b"\\n"),
+                            b'\r' => out.extend_from_slice(b"\\r"),
+                            _ => out.push(b),
+                        }
+                    }
+                }
+                Value::Int(n) => {
+                    let _ = write!(out, "{n}");
+                }
             }
-            Value::Int(n) if kind == "bigint" => {
-                let _ = write!(literal, "{n}");
-            }
-            _ => return None,
         }
+        out.push(b'\n');
     }
-    literal.push('}');
-    Some((literal, kind))
+    out
 }
 
 /// `set` with each `$n` written `v.column<n>`: the n-th column of the
@@ -438,7 +476,7 @@ impl Writes {
         let mut statements = Vec::new();
         let plan = self.plan()?;
         if dialect == Dialect::Postgres && !plan.is_empty() {
-            statements.push(Sql {
+            statements.push(Sql::Query {
                 text: PLANS.to_owned(),
                 args: Vec::new(),
             });
@@ -446,11 +484,15 @@ impl Writes {
         for (shape, rows) in plan {
             match dialect {
                 Dialect::Sqlite => values_statements(shape, rows, &mut statements),
-                Dialect::Postgres => {
-                    for chunk in rows.chunks(MAX_ARRAY_ROWS) {
-                        statements.push(array_statement(shape, chunk)?);
+                Dialect::Postgres => match shape.appends() {
+                    Some(columns) => statements.push(copy_statement(shape.table, columns, &rows)),
+                    None => {
+                        let mut rows = rows;
+                        for chunk in rows.chunks_mut(MAX_ARRAY_ROWS) {
+                            statements.push(array_statement(shape, chunk)?);
+                        }
                     }
-                }
+                },
             }
         }
         Ok(statements)
@@ -695,27 +737,35 @@ impl Dialect {
 
 /// One statement, ready to send.
 #[derive(Debug)]
-pub(crate) struct Sql {
-    text: String,
-    args: Vec<Value>,
+pub(crate) enum Sql {
+    Query {
+        text: String,
+        args: Vec<Arg>,
+    },
+    /// `COPY … FROM STDIN` (PostgreSQL) and its rows (`copy_text`).
+    Copy {
+        text: String,
+        rows: Vec<u8>,
+    },
 }
 
-/// Sends `statements` in order.
-pub(crate) async fn run(
-    tx: &mut Transaction<'_, Any>,
-    statements: Vec<Sql>,
-) -> Result<(), sqlx::Error> {
-    for statement in statements {
-        let mut query = sqlx::query(&statement.text);
-        for value in statement.args {
-            query = match value {
-                Value::Text(s) => query.bind(s),
-                Value::Int(i) => query.bind(i),
-            };
+/// One argument of a statement: a row's value, or (PostgreSQL) one column
+/// of many rows.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    Texts(Vec<String>),
+    Ints(Vec<i64>),
+}
+
+impl From<Value> for Arg {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Text(t) => Self::Text(t),
+            Value::Int(n) => Self::Int(n),
         }
-        query.execute(&mut **tx).await?;
     }
-    Ok(())
 }
 
 /// `rows` in `VALUES` lists: full statements, then the remainder in powers
@@ -732,37 +782,50 @@ fn values_statements(shape: &Shape, rows: Vec<Vec<Value>>, out: &mut Vec<Sql>) {
             1 << left.ilog2()
         };
         left -= n;
-        out.push(Sql {
+        out.push(Sql::Query {
             text: shape.sql(n),
-            args: rows.by_ref().take(n).flatten().collect(),
+            args: rows.by_ref().take(n).flatten().map(Arg::from).collect(),
         });
     }
 }
 
-/// `rows` in one statement of array parameters (PostgreSQL).
-fn array_statement(shape: &Shape, rows: &[Vec<Value>]) -> Result<Sql, sqlx::Error> {
+/// `rows` in one statement of array parameters (PostgreSQL); their
+/// values are taken out.
+fn array_statement(shape: &Shape, rows: &mut [Vec<Value>]) -> Result<Sql, sqlx::Error> {
     let mut arrays = Vec::with_capacity(shape.arity);
     let mut types = Vec::with_capacity(shape.arity);
     for a in 0..shape.arity {
-        let (literal, kind) = array_of(rows, a).ok_or_else(|| {
+        let (column, kind) = column_of(rows, a).ok_or_else(|| {
             sqlx::Error::Protocol(format!(
                 "the writes to {} mix types in argument {}",
                 shape.table,
                 a + 1
             ))
         })?;
-        arrays.push(Value::Text(literal));
+        arrays.push(column);
         types.push(kind);
     }
-    Ok(Sql {
+    Ok(Sql::Query {
         text: shape.array_sql(&types),
         args: arrays,
     })
 }
 
+/// `rows` of an insert with no conflict clause, copied in (PostgreSQL):
+/// the server's fastest way in, with no statement to plan or arrays to take
+/// apart (measured in the server alone, 1,000,000 audit rows: 2.3–2.6 s,
+/// against 3.2–3.4 s through `unnest` of arrays).
+fn copy_statement(table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Sql {
+    Sql::Copy {
+        text: format!("COPY {table} ({}) FROM STDIN", columns.join(", ")),
+        rows: copy_text(rows),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::Writer;
 
     static INSERT: Shape = Shape::insert(
         "t",
@@ -836,18 +899,33 @@ mod tests {
     }
 
     #[test]
-    fn array_literals_quote_what_needs_it() {
-        let rows = vec![
-            vec![Value::from(r#"a "b" \c, {d}"#), Value::from(-3)],
+    fn columns_are_taken_out_of_rows_of_one_type() {
+        let mut rows = vec![
+            vec![Value::from("a"), Value::from(-3)],
             vec![Value::from(""), Value::from(7)],
         ];
         assert_eq!(
-            array_of(&rows, 0),
-            Some((r#"{"a \"b\" \\c, {d}",""}"#.to_owned(), "text"))
+            column_of(&mut rows, 0),
+            Some((Arg::Texts(vec!["a".to_owned(), String::new()]), "text"))
         );
-        assert_eq!(array_of(&rows, 1), Some(("{-3,7}".to_owned(), "bigint")));
-        let mixed = vec![vec![Value::from("x")], vec![Value::from(1)]];
-        assert_eq!(array_of(&mixed, 0), None);
+        assert_eq!(
+            column_of(&mut rows, 1),
+            Some((Arg::Ints(vec![-3, 7]), "bigint"))
+        );
+        let mut mixed = vec![vec![Value::from("x")], vec![Value::from(1)]];
+        assert_eq!(column_of(&mut mixed, 0), None);
+    }
+
+    #[test]
+    fn copied_rows_escape_what_copy_reads_specially() {
+        let rows = vec![
+            vec![Value::from("plain"), Value::from(-3)],
+            vec![Value::from("tab\there\nnew\rline \\ back"), Value::from(7)],
+        ];
+        assert_eq!(
+            String::from_utf8(copy_text(&rows)).expect("UTF-8"),
+            "plain\t-3\ntab\\there\\nnew\\rline \\\\ back\t7\n"
+        );
     }
 
     #[test]
@@ -972,7 +1050,7 @@ mod tests {
     /// Writes `writes` into a new table `f`, in one transaction or one
     /// transaction each; returns the rows.
     async fn rows_after(
-        pool: &sqlx::AnyPool,
+        (pool, writer): &(sqlx::AnyPool, Writer),
         writes: &[(&'static Shape, Vec<Value>)],
         together: bool,
     ) -> Vec<(
@@ -989,7 +1067,6 @@ mod tests {
         pool.execute("INSERT INTO f (k, a, b) VALUES ('there', 'old', 1)")
             .await
             .expect("a row already there");
-        let dialect = Dialect::of(&pool.acquire().await.expect("connection"));
         let batches: Vec<&[(&'static Shape, Vec<Value>)]> = if together {
             vec![writes]
         } else {
@@ -1000,8 +1077,8 @@ mod tests {
             for (shape, args) in batch {
                 w.push(shape, args.clone());
             }
-            let mut tx = pool.begin().await.expect("begin");
-            run(&mut tx, w.statements(dialect).expect("statements"))
+            let mut tx = writer.begin().await.expect("begin");
+            tx.run(w.statements(writer.dialect()).expect("statements"))
                 .await
                 .expect("the writes run");
             tx.commit().await.expect("commit");
@@ -1035,24 +1112,8 @@ mod tests {
             (&REGISTER, vec!["w".into(), "late".into(), 0.into()]),
             (&REGISTER, vec!["y".into(), "again".into(), 0.into()]),
         ];
-        let schema = hongxin_testkit::pg::fresh_schema();
-        let postgres = sqlx::AnyPool::connect(&format!(
-            "{}?options=-c%20search_path%3D{schema}",
-            hongxin_testkit::pg::url()
-        ))
-        .await
-        .expect("the test PostgreSQL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&postgres)
-            .await
-            .expect("schema");
-        // One connection: each of an in-memory database's is a database.
-        let sqlite = || {
-            sqlx::any::AnyPoolOptions::new()
-                .max_connections(1)
-                .connect("sqlite::memory:")
-        };
-        let one_at_a_time = rows_after(&sqlite().await.expect("SQLite"), &writes, false).await;
+        let (postgres, schema) = postgres().await;
+        let one_at_a_time = rows_after(&sqlite().await, &writes, false).await;
         assert_eq!(
             one_at_a_time,
             vec![
@@ -1076,7 +1137,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            rows_after(&sqlite().await.expect("SQLite"), &writes, true).await,
+            rows_after(&sqlite().await, &writes, true).await,
             one_at_a_time,
             "SQLite"
         );
@@ -1086,7 +1147,79 @@ mod tests {
             "PostgreSQL"
         );
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&postgres)
+            .execute(&postgres.0)
+            .await
+            .expect("drop schema");
+    }
+
+    /// A fresh schema of the test PostgreSQL: its pools, and its name.
+    async fn postgres() -> ((sqlx::AnyPool, Writer), String) {
+        sqlx::any::install_default_drivers();
+        let schema = hongxin_testkit::pg::fresh_schema();
+        let url = format!(
+            "{}?options=-c%20search_path%3D{schema}",
+            hongxin_testkit::pg::url()
+        );
+        let read = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("the test PostgreSQL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&read)
+            .await
+            .expect("schema");
+        let write = sqlx::PgPool::connect(&url)
+            .await
+            .expect("the test PostgreSQL");
+        ((read, Writer::Postgres(write)), schema)
+    }
+
+    /// One in-memory SQLite database: its pool, written through itself.
+    async fn sqlite() -> (sqlx::AnyPool, Writer) {
+        sqlx::any::install_default_drivers();
+        // One connection: each of an in-memory database's is a database.
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("SQLite");
+        (pool.clone(), Writer::Sqlite(pool))
+    }
+
+    #[tokio::test]
+    async fn appended_rows_arrive_as_written_on_both_databases() {
+        static APPEND: Shape = Shape::insert("log", &["n", "t"], 1, "");
+        let texts = [
+            "plain",
+            "",
+            "tab\tnew\nline\rreturn",
+            r#"back\slash \N "quoted" {braces}, commas"#,
+            "红新 · 齐河",
+        ];
+        let (postgres, schema) = postgres().await;
+        for (pool, writer) in [sqlite().await, postgres.clone()] {
+            sqlx::query("CREATE TABLE log (n BIGINT PRIMARY KEY, t TEXT NOT NULL)")
+                .execute(&pool)
+                .await
+                .expect("table");
+            let mut w = Writes::default();
+            for (n, t) in texts.iter().enumerate() {
+                w.push(&APPEND, vec![(n as i64).into(), (*t).into()]);
+            }
+            let statements = w.statements(writer.dialect()).expect("statements");
+            if writer.dialect() == Dialect::Postgres {
+                assert!(matches!(statements.last(), Some(Sql::Copy { .. })));
+            }
+            let mut tx = writer.begin().await.expect("begin");
+            tx.run(statements).await.expect("the rows are written");
+            tx.commit().await.expect("commit");
+            let rows: Vec<String> = sqlx::query_scalar("SELECT t FROM log ORDER BY n")
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+            assert_eq!(rows, texts, "{:?}", writer.dialect());
+        }
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&postgres.0)
             .await
             .expect("drop schema");
     }
