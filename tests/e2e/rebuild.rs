@@ -171,6 +171,20 @@ async fn a_rebuild_from_jetstream_equals_the_incremental_read_models() {
     register(&handler, Industry::LiveCommerce, 30).await;
     wait_applied(&projection, 30).await;
     let before = figures(&projection).await;
+    // What a process that stopped while a swap's replaced schema waited to
+    // be dropped leaves behind.
+    let admin = sqlx::PgPool::connect(&hongxin_testkit::pg::url())
+        .await
+        .expect("the test PostgreSQL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}_p_old"))
+        .execute(&admin)
+        .await
+        .expect("a leftover schema");
+    sqlx::query(&format!("CREATE TABLE {schema}_p_old.cases (case_id TEXT)"))
+        .execute(&admin)
+        .await
+        .expect("a leftover table");
+    admin.close().await;
     let report = projection
         .rebuild(vec![RebuildSource::JetStream {
             context: "organization".into(),

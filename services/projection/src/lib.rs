@@ -210,9 +210,9 @@ pub(crate) async fn connect_as(db: &ProjectionDb, durability: Durability) -> any
             writer::Writer::Sqlite(pool.clone())
         }
         ProjectionDb::Postgres { .. } => {
-            // Writes are one transaction at a time (live deliveries are
-            // applied in turn; a rebuild writes one batch while it reads
-            // for the next).
+            // At most two write transactions at a time: live deliveries
+            // are applied in turn; a rebuild reads the histories for its
+            // next batch beside the current batch's commit.
             let options = sqlx::postgres::PgConnectOptions::from_str(&url)
                 .context("bad read-model database URL")?;
             let write = sqlx::postgres::PgPoolOptions::new()
@@ -386,11 +386,17 @@ impl Projection {
                 _,
             ) => {
                 // Schemas are renamed in one transaction; connections name
-                // the schema in their search path, so a fresh pool reads the
-                // new tables.
+                // the schema in their search path, so fresh pools read and write
+                // the new tables.
                 pools.close().await;
                 let admin = sqlx::PgPool::connect(url).await?;
                 let mut tx = admin.begin().await?;
+                // What a swap before left if its process stopped before the
+                // replaced schema was dropped (the grace below), or if it
+                // could not reconnect after renaming: else this rename
+                // would fail, and every rebuild after it.
+                tx.execute(format!("DROP SCHEMA IF EXISTS {schema}_old CASCADE").as_str())
+                    .await?;
                 tx.execute(format!("ALTER SCHEMA {schema} RENAME TO {schema}_old").as_str())
                     .await?;
                 tx.execute(format!("ALTER SCHEMA {new} RENAME TO {schema}").as_str())

@@ -73,7 +73,7 @@ impl Cursor {
         }
     }
 
-    /// Applies what the source holds now beyond the pool's checkpoint; the
+    /// Applies what the source holds now beyond the pools' checkpoint; the
     /// number of events applied.
     pub(crate) async fn catch_up(&mut self, pools: &Pools) -> anyhow::Result<u64> {
         let context = self.source.context().to_owned();

@@ -1193,6 +1193,9 @@ mod tests {
             "",
             "tab\tnew\nline\rreturn",
             r#"back\slash \N "quoted" {braces}, commas"#,
+            // COPY's NULL marker and end of data, each a whole value.
+            r"\N",
+            r"\.",
             "红新 · 齐河",
         ];
         let (postgres, schema) = postgres().await;
