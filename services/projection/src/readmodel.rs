@@ -5,14 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::writer::{WriteTx, Writer};
-use crate::writes::{Arg, Dialect, Shape, Sql, Value, Writes};
 use hongxin_proto::care::v1 as care;
 use hongxin_proto::eventing::v1::EventEnvelope;
 use hongxin_proto::grid::v1 as grid;
 use hongxin_proto::organization::v1 as org;
 use hongxin_proto::pipeline::v1 as pipeline;
 use prost::Message as _;
+
+use crate::writer::{WriteTx, Writer};
+use crate::writes::{Arg, Dialect, Shape, Sql, Value, Writes};
 
 /// What applying an event did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

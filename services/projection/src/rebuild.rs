@@ -159,11 +159,10 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 async fn checkpoint(pool: &AnyPool, context: &str) -> Result<u64, sqlx::Error> {
-    let p: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE context = $1")
-            .bind(context)
-            .fetch_optional(pool)
-            .await?;
+    let p: Option<i64> = sqlx::query_scalar(crate::writer::POSITION)
+        .bind(context)
+        .fetch_optional(pool)
+        .await?;
     Ok(p.unwrap_or(0) as u64)
 }
 

@@ -27,7 +27,19 @@ pub(crate) enum WriteTx {
 /// type, schema version, payload (base64).
 pub(crate) type CandidateRow = (String, i64, String, i64, String);
 
-const POSITION: &str = "SELECT position FROM projection_checkpoints WHERE context = $1";
+/// The checkpoint of the context bound first.
+pub(crate) const POSITION: &str = "SELECT position FROM projection_checkpoints WHERE context = $1";
+
+/// `body` run with `tx` bound to the transaction of either database: the
+/// same statements, through two drivers' types.
+macro_rules! with_either {
+    ($write_tx:expr, $tx:ident => $body:expr) => {
+        match $write_tx {
+            WriteTx::Sqlite($tx) => $body,
+            WriteTx::Postgres($tx) => $body,
+        }
+    };
+}
 
 impl Writer {
     pub(crate) fn dialect(&self) -> Dialect {
@@ -55,20 +67,12 @@ impl Writer {
 impl WriteTx {
     /// The checkpoint of `context`: the last position applied (0 if none).
     pub(crate) async fn position(&mut self, context: &str) -> Result<u64, sqlx::Error> {
-        let last: Option<i64> = match self {
-            Self::Sqlite(tx) => {
-                sqlx::query_scalar(POSITION)
-                    .bind(context)
-                    .fetch_optional(&mut **tx)
-                    .await?
-            }
-            Self::Postgres(tx) => {
-                sqlx::query_scalar(POSITION)
-                    .bind(context)
-                    .fetch_optional(&mut **tx)
-                    .await?
-            }
-        };
+        let last: Option<i64> = with_either!(self, tx => {
+            sqlx::query_scalar(POSITION)
+                .bind(context)
+                .fetch_optional(&mut **tx)
+                .await?
+        });
         Ok(last.unwrap_or(0) as u64)
     }
 
@@ -79,22 +83,13 @@ impl WriteTx {
         sql: &str,
         ids: &[String],
     ) -> Result<Vec<CandidateRow>, sqlx::Error> {
-        match self {
-            Self::Sqlite(tx) => {
-                let mut query = sqlx::query_as(sql);
-                for id in ids {
-                    query = query.bind(id.as_str());
-                }
-                query.fetch_all(&mut **tx).await
+        with_either!(self, tx => {
+            let mut query = sqlx::query_as(sql);
+            for id in ids {
+                query = query.bind(id.as_str());
             }
-            Self::Postgres(tx) => {
-                let mut query = sqlx::query_as(sql);
-                for id in ids {
-                    query = query.bind(id.as_str());
-                }
-                query.fetch_all(&mut **tx).await
-            }
-        }
+            query.fetch_all(&mut **tx).await
+        })
     }
 
     /// Sends `statements` in order.
@@ -136,10 +131,7 @@ impl WriteTx {
     }
 
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx) => tx.commit().await,
-        }
+        with_either!(self, tx => tx.commit().await)
     }
 }
 

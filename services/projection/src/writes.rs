@@ -1152,25 +1152,16 @@ mod tests {
             .expect("drop schema");
     }
 
-    /// A fresh schema of the test PostgreSQL: its pools, and its name.
+    /// A fresh schema of the test PostgreSQL, connected as the read models
+    /// are: its pools, and its name.
     async fn postgres() -> ((sqlx::AnyPool, Writer), String) {
-        sqlx::any::install_default_drivers();
         let schema = hongxin_testkit::pg::fresh_schema();
-        let url = format!(
-            "{}?options=-c%20search_path%3D{schema}",
-            hongxin_testkit::pg::url()
-        );
-        let read = sqlx::AnyPool::connect(&url)
-            .await
-            .expect("the test PostgreSQL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&read)
-            .await
-            .expect("schema");
-        let write = sqlx::PgPool::connect(&url)
-            .await
-            .expect("the test PostgreSQL");
-        ((read, Writer::Postgres(write)), schema)
+        let db = crate::ProjectionDb::Postgres {
+            url: hongxin_testkit::pg::url(),
+            schema: schema.clone(),
+        };
+        let pools = crate::connect(&db).await.expect("the test PostgreSQL");
+        ((pools.read, pools.write), schema)
     }
 
     /// One in-memory SQLite database: its pool, written through itself.
